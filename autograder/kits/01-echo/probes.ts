@@ -1,0 +1,441 @@
+/**
+ * Probes for 01-echo. Each names one bug it catches; the buggy variants
+ * beside this file (variants/) prove that it does.
+ *
+ * Every server probe runs the student's server with short-count injection on
+ * (COURSE_SHORT_COUNTS): the course library's read and write then move fewer
+ * bytes than asked now and then, as the kernel is allowed to.
+ *
+ * @module
+ */
+import type { Probe, ProbeContext, ServerHandle, Verdict } from "../../probe.ts";
+import { openFdCount } from "../../proc.ts";
+import { within } from "../../process.ts";
+import { dial, receive, type Received, roundTrip, sameBytes, send } from "../../tcp.ts";
+import {
+  close,
+  connectTcp,
+  poll,
+  POLLIN,
+  setLinger,
+  setNonBlocking,
+  SysError,
+  write,
+} from "../../../shared/mod.ts";
+import { haveProgram, type Peer, startEchoPeer, startSocatEcho } from "./_peers.ts";
+
+const encoder = new TextEncoder();
+
+/** Starts the student's server with short counts injected from the run's seed. */
+function startEcho(ctx: ProbeContext): Promise<ServerHandle> {
+  return ctx.startServer({ env: shortCounts(ctx) });
+}
+
+function shortCounts(ctx: ProbeContext): Record<string, string> {
+  return { COURSE_SHORT_COUNTS: String(ctx.seed) };
+}
+
+/** `n` bytes from the run's seeded generator, so a failure can be replayed. */
+function randomBytes(ctx: ProbeContext, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.floor(ctx.random() * 256);
+  return out;
+}
+
+/** Every byte value 0..255, twice, so NUL, CR, LF and non-UTF-8 bytes all appear. */
+function allByteValues(): Uint8Array {
+  const out = new Uint8Array(512);
+  for (let i = 0; i < out.length; i++) out[i] = i % 256;
+  return out;
+}
+
+/** Sends `bytes`, half-closes, and checks the exact echo followed by end of file. */
+async function expectEcho(
+  ctx: ProbeContext,
+  server: ServerHandle,
+  bytes: Uint8Array,
+  ms: number,
+): Promise<Verdict | null> {
+  const got = await roundTrip(await dial(server.port), bytes, ms);
+  return judgeEcho(ctx, `${bytes.length} bytes sent, then a half-close`, bytes, got, ms);
+}
+
+/** Null when `got` is exactly `bytes` followed by end of file; else the failure, explained. */
+function judgeEcho(
+  ctx: ProbeContext,
+  what: string,
+  bytes: Uint8Array,
+  got: Received,
+  ms: number,
+): Verdict | null {
+  if (!sameBytes(got.bytes, bytes)) {
+    const why = got.timedOut
+      ? `the server stopped sending and did not close within ${ms / 1000} s`
+      : got.error
+      ? `the connection failed: ${got.error}`
+      : "the server closed the connection";
+    return ctx.fail({
+      what: `${what}: the echo differs (${why})`,
+      expected: bytes,
+      got: got.bytes,
+    });
+  }
+  if (!got.eof) {
+    return ctx.fail({
+      what: `${what}: every byte came back, but the server did not close the connection`,
+      note: `waited ${ms / 1000} s for end of file: does the server close when read returns 0?`,
+    });
+  }
+  return null;
+}
+
+/**
+ * The stderr of a program that failed on purpose: one line, no stack trace,
+ * naming the cause (`cause` matches, e.g. the errno name that SysError's
+ * message carries), so "not written yet" does not pass for an error report.
+ */
+function oneClearLine(stderr: string, cause: RegExp): string | null {
+  const lines = stderr.trim().split("\n").filter((line) => line.trim() !== "");
+  if (lines.length === 0) return "it printed nothing on stderr";
+  if (lines.some((line) => /^\s+at /.test(line) || line.includes("Uncaught"))) {
+    return "it printed a stack trace instead of one clear line";
+  }
+  if (lines.length > 1) return `it printed ${lines.length} lines on stderr, not one`;
+  if (!cause.test(lines[0])) return `its line does not say what went wrong (expected ${cause})`;
+  return null;
+}
+
+const serverAllBytes: Probe = {
+  name: "server-all-bytes",
+  title: "Server echoes every byte value exactly",
+  points: 2,
+  visibility: "visible",
+  deadlineMs: 15_000,
+  hint: "README.md §2 The protocol (bytes, not text)",
+  async run(ctx) {
+    const server = await startEcho(ctx);
+    return await expectEcho(ctx, server, allByteValues(), 5_000) ?? ctx.pass();
+  },
+};
+
+const serverLargePayload: Probe = {
+  name: "server-large-payload",
+  title: "Server echoes an 8 MiB payload sent at once",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 30_000,
+  hint: "README.md §4 Short counts",
+  async run(ctx) {
+    const server = await startEcho(ctx);
+    return await expectEcho(ctx, server, randomBytes(ctx, 8 << 20), 20_000) ?? ctx.pass();
+  },
+};
+
+const serverInteractive: Probe = {
+  name: "server-interactive",
+  title: "Server echoes each byte as it arrives (10,000 one-byte writes)",
+  points: 2,
+  visibility: "visible",
+  deadlineMs: 30_000,
+  hint: "README.md §4 Short counts (read returns what is there)",
+  async run(ctx) {
+    const server = await startEcho(ctx);
+    const conn = await dial(server.port);
+    try {
+      for (let i = 0; i < 10_000; i++) {
+        const byte = Uint8Array.of(i % 256);
+        await send(conn, byte);
+        const got = await receive(conn, { ms: 2_000, limit: 1 });
+        if (!sameBytes(got.bytes, byte)) {
+          return ctx.fail({
+            what: `one-byte write number ${i + 1} was not echoed back within 2 s`,
+            sent: byte,
+            expected: byte,
+            got: got.bytes,
+            note: got.eof ? "the server closed the connection" : undefined,
+          });
+        }
+      }
+      await conn.closeWrite();
+      const end = await receive(conn, { ms: 5_000 });
+      if (!end.eof || end.bytes.length > 0) {
+        return ctx.fail({
+          what: "after 10,000 echoed bytes and a half-close, expected end of file",
+          expected: "",
+          got: end.bytes,
+          note: end.timedOut ? "the server did not close within 5 s" : undefined,
+        });
+      }
+      return ctx.pass();
+    } finally {
+      conn.close();
+    }
+  },
+};
+
+const serverHalfClose: Probe = {
+  name: "server-half-close",
+  title: "Server finishes the echo after the client half-closes, then closes",
+  points: 2,
+  visibility: "visible",
+  deadlineMs: 15_000,
+  hint: "README.md §5 Half-close",
+  async run(ctx) {
+    const server = await startEcho(ctx);
+    // Everything is sent and the write side shut before a single byte is read back.
+    const conn = await dial(server.port);
+    const bytes = randomBytes(ctx, 100_000);
+    try {
+      await send(conn, bytes.subarray(0, 50_000));
+      const sending = send(conn, bytes.subarray(50_000)).then(() => conn.closeWrite());
+      sending.catch(() => {});
+      const got = await receive(conn, { ms: 5_000 });
+      const what = "100,000 bytes sent and the write side shut before reading any reply";
+      const failed = judgeEcho(ctx, what, bytes, got, 5_000);
+      if (failed) return failed;
+      return ctx.pass();
+    } finally {
+      conn.close();
+    }
+  },
+};
+
+const serverFdLeak: Probe = {
+  name: "server-fd-leak",
+  title: "200 clients in a row: the server's open-fd count does not grow",
+  points: 2,
+  visibility: "visible",
+  deadlineMs: 30_000,
+  hint: "README.md §6 Closing what you open",
+  async run(ctx) {
+    const server = await startEcho(ctx);
+    const session = async (i: number) =>
+      await expectEcho(ctx, server, encoder.encode(`client ${i}\n`), 5_000);
+    for (let i = 0; i < 5; i++) { // warm-up: the runtime opens a few fds of its own at first
+      const failed = await session(i);
+      if (failed) return failed;
+    }
+    const before = openFdCount(server.pid);
+    for (let i = 5; i < 205; i++) {
+      const failed = await session(i);
+      if (failed) return failed;
+    }
+    const after = openFdCount(server.pid);
+    if (after - before > 10) {
+      return ctx.fail({
+        what: "200 clients connected, echoed and closed one after another",
+        expected: `about ${before} open fds in the server (from /proc/${server.pid}/fd)`,
+        got: `${after} open fds: ${after - before} more than before`,
+        note: "each accepted connection's fd must be closed when its client is done",
+      });
+    }
+    return ctx.pass(`open fds: ${before} before, ${after} after 200 clients`);
+  },
+};
+
+/**
+ * Connects with the course library, sends `bytes` without blocking, waits up
+ * to `ms` for the first echoed byte, then closes with SO_LINGER 0, which makes
+ * the kernel send a reset (RST) instead of a normal close. The server learns
+ * of it on its next read or write on that connection, whatever it is doing.
+ * Returns whether the echo had started.
+ */
+function resetMidTransfer(port: number, bytes: Uint8Array, ms: number): boolean {
+  const fd = connectTcp({ host: "127.0.0.1", port });
+  try {
+    setNonBlocking(fd);
+    for (let sent = 0; sent < bytes.length;) {
+      try {
+        sent += write(fd, bytes.subarray(sent));
+      } catch (err) {
+        if (err instanceof SysError && err.code === "EAGAIN") break; // buffers full: enough
+        throw err;
+      }
+    }
+    const echo = { fd, events: POLLIN, revents: 0 };
+    poll([echo], ms);
+    return (echo.revents & POLLIN) !== 0;
+  } finally {
+    setLinger(fd, 0);
+    close(fd);
+  }
+}
+
+const serverSurvivesReset: Probe = {
+  name: "server-survives-reset",
+  title: "A client that resets mid-transfer does not stop the server",
+  points: 2,
+  visibility: "visible",
+  deadlineMs: 20_000,
+  hint: "README.md §7 When things go wrong",
+  async run(ctx) {
+    const server = await startEcho(ctx);
+    if (!resetMidTransfer(server.port, randomBytes(ctx, 1 << 20), 5_000)) {
+      return ctx.fail({ what: "sent 1 MiB: expected the echo to start within 5 s", got: "" });
+    }
+    const failed = await expectEcho(ctx, server, encoder.encode("still there?\n"), 5_000);
+    if (failed) {
+      await within(server.status, 1_000, null); // did it die of the reset?
+    }
+    if (server.exited()) {
+      return ctx.fail({
+        what: "a client reset its connection (RST) in the middle of the echo",
+        expected: "the server to drop that client and serve the next one",
+        got: "the server process exited",
+        note: `server output:\n${server.output().slice(-1500)}`,
+      });
+    }
+    return failed ?? ctx.pass();
+  },
+};
+
+const serverBadArgs: Probe = {
+  name: "server-bad-args",
+  title: "Server: port in use or a bad port gives one clear line and a non-zero exit",
+  points: 1,
+  visibility: "visible",
+  deadlineMs: 20_000,
+  hint: "README.md §7 When things go wrong",
+  async run(ctx) {
+    using busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const cases: [string[], RegExp][] = [
+      [["--port", String(busy.addr.port)], /EADDRINUSE|in use/i],
+      [["--port", "banana"], /port/i],
+    ];
+    for (const [args, cause] of cases) {
+      const result = await ctx.runProgram("server", args, { timeoutMs: 8_000 });
+      const what = `started the server with ${args.join(" ")}`;
+      if (result.timedOut) {
+        return ctx.fail({ what, expected: "a non-zero exit", got: "still running after 8 s" });
+      }
+      if (result.code === 0) return ctx.fail({ what, expected: "a non-zero exit", got: "exit 0" });
+      const problem = oneClearLine(result.stderr, cause);
+      if (problem) {
+        return ctx.fail({ what: `${what}: ${problem}`, output: result.stderr });
+      }
+    }
+    return ctx.pass();
+  },
+};
+
+/** Runs the student's client against `peer` with `input` on stdin; checks stdout and exit. */
+async function clientCopies(ctx: ProbeContext, peer: Peer, input: Uint8Array): Promise<Verdict> {
+  const args = ["--host", "127.0.0.1", "--port", String(peer.port)];
+  const result = await ctx.runProgram("client", args, {
+    stdin: input,
+    timeoutMs: 10_000,
+    env: shortCounts(ctx),
+  });
+  const what = `client.ts ${args.join(" ")} with ${input.length} binary bytes on stdin`;
+  if (result.timedOut) {
+    return ctx.fail({
+      what,
+      expected: "the client to exit once the server closed",
+      got: `still running after 10 s; stdout so far: ${result.stdout.length} bytes`,
+      note: "at end of stdin the client must half-close (shutdown SHUT_WR), then read to EOF",
+    });
+  }
+  if (!sameBytes(result.stdout, input)) {
+    return ctx.fail({
+      what: `${what}: stdout differs from stdin`,
+      expected: input,
+      got: result.stdout,
+    });
+  }
+  if (result.code !== 0) {
+    return ctx.fail({
+      what,
+      expected: "exit 0",
+      got: `exit ${result.code}`,
+      output: result.stderr,
+    });
+  }
+  return ctx.pass();
+}
+
+const clientBinary: Probe = {
+  name: "client-binary",
+  title: "Client copies binary stdin through an echo server and back",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 30_000,
+  hint: "README.md §8 The client",
+  async run(ctx) {
+    const peer = startEchoPeer();
+    try {
+      const input = new Uint8Array([...allByteValues(), ...randomBytes(ctx, 1 << 20)]);
+      return await clientCopies(ctx, peer, input);
+    } finally {
+      await peer.close();
+    }
+  },
+};
+
+const clientSocat: Probe = {
+  name: "client-socat",
+  title: "Client works against socat, a third-party echo server that answers after EOF",
+  points: 2,
+  visibility: "visible",
+  deadlineMs: 30_000,
+  hint: "README.md §8 The client",
+  async run(ctx) {
+    if (!haveProgram("socat")) {
+      return ctx.fail({
+        what: "this probe needs socat",
+        note: "install it (deno task setup, or: sudo apt-get install socat) and grade again",
+      });
+    }
+    const scratch = await Deno.makeTempDir({ prefix: "echo-socat-" });
+    try {
+      const peer = await startSocatEcho(await ctx.freePort(), `${scratch}/held`, 5_000);
+      try {
+        return await clientCopies(ctx, peer, randomBytes(ctx, 512 * 1024));
+      } finally {
+        await peer.close();
+      }
+    } finally {
+      await Deno.remove(scratch, { recursive: true });
+    }
+  },
+};
+
+const clientRefused: Probe = {
+  name: "client-refused",
+  title: "Client: connection refused gives one clear line and a non-zero exit",
+  points: 1,
+  visibility: "visible",
+  deadlineMs: 15_000,
+  hint: "README.md §7 When things go wrong",
+  async run(ctx) {
+    const port = await ctx.freePort(); // nothing listens there
+    const args = ["--host", "127.0.0.1", "--port", String(port)];
+    const result = await ctx.runProgram("client", args, {
+      stdin: encoder.encode("hello\n"),
+      timeoutMs: 8_000,
+    });
+    const what = `client.ts ${args.join(" ")} with no server listening`;
+    if (result.timedOut) {
+      return ctx.fail({ what, expected: "a non-zero exit", got: "still running after 8 s" });
+    }
+    if (result.code === 0) return ctx.fail({ what, expected: "a non-zero exit", got: "exit 0" });
+    const problem = oneClearLine(result.stderr, /ECONNREFUSED|refused/i);
+    if (problem) {
+      return ctx.fail({ what: `${what}: ${problem}`, output: result.stderr });
+    }
+    return ctx.pass();
+  },
+};
+
+/** The 01-echo probes, in the order they run. */
+export const probes: Probe[] = [
+  serverAllBytes,
+  serverLargePayload,
+  serverInteractive,
+  serverHalfClose,
+  serverFdLeak,
+  serverSurvivesReset,
+  serverBadArgs,
+  clientBinary,
+  clientSocat,
+  clientRefused,
+];

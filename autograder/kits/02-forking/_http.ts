@@ -1,0 +1,216 @@
+/**
+ * The probes' side of HTTP: a document root to serve, a minimal HTTP/1.0 client of our own
+ * (raw bytes, every wait bounded), and what /proc says about who holds a connection.
+ *
+ * @module
+ */
+import type { ProbeContext, ServerHandle } from "../../probe.ts";
+import { delay, isAlive } from "../../process.ts";
+import { processTree, socketOwners } from "../../proc.ts";
+import { dial, receive, type Received, send } from "../../tcp.ts";
+
+const encoder = new TextEncoder();
+const latin1 = new TextDecoder("latin1");
+
+/** A document root in a fresh temp dir, with a secret file beside it (outside the root). */
+export interface DocRoot extends AsyncDisposable {
+  /** The directory to pass as --root. */
+  root: string;
+  /** Content of the secret file outside the root: no response may contain it. */
+  secret: Uint8Array;
+  /** Files served, by URL path. */
+  files: Record<string, Uint8Array>;
+}
+
+/** `n` bytes from the probe's seeded generator. */
+export function randomBytes(ctx: ProbeContext, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.floor(ctx.random() * 256);
+  return out;
+}
+
+/**
+ * Creates base/www (the root) with hello.txt (UTF-8 text), page.html, data.bin (`binaryBytes`
+ * random bytes) and sub/inner.txt; base/secret.txt outside it; and two symlinks leading out:
+ * www/link (to the secret file) and www/sub/up (to base).
+ */
+export async function makeDocRoot(ctx: ProbeContext, binaryBytes = 64 * 1024): Promise<DocRoot> {
+  // Inside the staged submission: a sandboxed server sees that directory, not the grader's /tmp.
+  const base = await Deno.makeTempDir({ dir: ctx.submission.dir, prefix: "docroot-" });
+  const root = `${base}/www`;
+  await Deno.mkdir(`${root}/sub`, { recursive: true });
+  const secret = encoder.encode(`TOP SECRET ${ctx.seed} do not serve\n`);
+  await Deno.writeFile(`${base}/secret.txt`, secret);
+  const files: Record<string, Uint8Array> = {
+    "/hello.txt": encoder.encode("Hello, forked world! Grüße, 你好\n"),
+    "/page.html": encoder.encode("<!doctype html><title>t</title><p>hi</p>\n"),
+    "/data.bin": randomBytes(ctx, binaryBytes),
+    "/sub/inner.txt": encoder.encode("inner\n"),
+  };
+  for (const [path, bytes] of Object.entries(files)) await Deno.writeFile(root + path, bytes);
+  await Deno.symlink(`${base}/secret.txt`, `${root}/link`);
+  await Deno.symlink(base, `${root}/sub/up`);
+  return {
+    root,
+    secret,
+    files,
+    [Symbol.asyncDispose]: () => Deno.remove(base, { recursive: true }).catch(() => {}),
+  };
+}
+
+/** A parsed HTTP response. */
+export interface HttpResponse {
+  status: number;
+  /** Header names lower-cased. */
+  headers: Map<string, string>;
+  body: Uint8Array;
+  /** The server closed the connection after the response (end of file seen). */
+  eof: boolean;
+}
+
+/** Parses a complete response, or returns why it is not one. */
+export function parseResponse(got: Received): HttpResponse | string {
+  const bytes = got.bytes;
+  let end = -1;
+  for (let i = 0; i + 3 < bytes.length; i++) {
+    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) {
+      end = i;
+      break;
+    }
+  }
+  if (end < 0) return "no complete response head (status line, headers, blank line with CRLF)";
+  const lines = latin1.decode(bytes.subarray(0, end)).split("\r\n");
+  const m = lines[0].match(/^HTTP\/1\.[01] (\d{3})( .*)?$/);
+  if (!m) return `bad status line "${lines[0]}"`;
+  const headers = new Map<string, string>();
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(":");
+    if (colon <= 0) return `bad header line "${line}"`;
+    headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+  }
+  return { status: Number(m[1]), headers, body: bytes.subarray(end + 4), eof: got.eof };
+}
+
+/** Sends `request` as is and reads until the server closes (or `ms` passes). */
+export async function rawRequest(port: number, request: string, ms = 10_000): Promise<Received> {
+  const conn = await dial(port);
+  try {
+    await send(conn, encoder.encode(request));
+    return await receive(conn, { ms });
+  } catch (err) {
+    return { bytes: new Uint8Array(), eof: false, timedOut: false, error: (err as Error).message };
+  } finally {
+    conn.close();
+  }
+}
+
+/** `METHOD path HTTP/1.0` with no headers at all: the smallest valid request. */
+export function requestLine(method: string, path: string): string {
+  return `${method} ${path} HTTP/1.0\r\n\r\n`;
+}
+
+/** A connection that sent half a request and waits: the server is stuck reading it. */
+export interface HeldConnection {
+  conn: Deno.TcpConn;
+  localPort: number;
+}
+
+/** Connects and sends only the request line for `path`, leaving the head unfinished. */
+export async function hold(port: number, path = "/hello.txt"): Promise<HeldConnection> {
+  const conn = await dial(port);
+  await send(conn, encoder.encode(`GET ${path} HTTP/1.0\r\n`));
+  return { conn, localPort: (conn.localAddr as Deno.NetAddr).port };
+}
+
+/** Finishes the held request (the blank line) and reads the response; closes the connection. */
+export async function finish(held: HeldConnection, ms = 10_000): Promise<Received> {
+  try {
+    await send(held.conn, encoder.encode("\r\n"));
+    return await receive(held.conn, { ms });
+  } catch (err) {
+    return { bytes: new Uint8Array(), eof: false, timedOut: false, error: (err as Error).message };
+  } finally {
+    held.conn.close();
+  }
+}
+
+/**
+ * The pids holding the server side of a held connection, from /proc, once the set stops
+ * including the parent (the moment between accept and its close) or after `ms`.
+ */
+export async function owners(server: ServerHandle, held: HeldConnection, ms = 3_000) {
+  const end = Date.now() + ms;
+  let pids: number[] = [];
+  while (Date.now() < end) {
+    pids = socketOwners({ port: server.port }, { port: held.localPort });
+    if (pids.length > 0 && !pids.includes(server.pid)) return pids;
+    await delay(25);
+  }
+  return pids;
+}
+
+/** The live (not zombie) descendants of `pid`, from /proc. */
+export function liveChildren(pid: number): number[] {
+  return processTree(pid).filter((p) => p !== pid && isAlive(p));
+}
+
+/** Waits until `pid` has no live children (the readiness check's connection, say), up to `ms`. */
+export async function settle(pid: number, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end && liveChildren(pid).length > 0) await delay(25);
+}
+
+/** Socket inodes that `pid` holds, from the `socket:[N]` links in /proc/<pid>/fd. */
+export function socketInodesOf(pid: number): Set<number> {
+  const found = new Set<number>();
+  try {
+    for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`).match(/^socket:\[(\d+)\]$/);
+        if (m) found.add(Number(m[1]));
+      } catch {
+        // closed while we looked
+      }
+    }
+  } catch {
+    // gone
+  }
+  return found;
+}
+
+/** The inode of the TCP socket listening on `port` (state 0A in /proc/net/tcp{,6}), or null. */
+export function listenerInode(port: number): number | null {
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(file);
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10 || f[3] !== "0A") continue;
+      if (parseInt(f[1].split(":")[1], 16) === port) return Number(f[9]);
+    }
+  }
+  return null;
+}
+
+/** True when `bytes` contains `needle` anywhere. */
+export function contains(bytes: Uint8Array, needle: Uint8Array): boolean {
+  outer: for (let i = 0; i + needle.length <= bytes.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (bytes[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+/** True if `curl` can be run. */
+export function haveCurl(): boolean {
+  try {
+    return new Deno.Command("curl", { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,717 @@
+/**
+ * Probes for 02-forking. Each names one bug it catches; the buggy variants beside this file
+ * (variants/) prove that it does. Which process serves a connection, how many children run,
+ * and what they hold open come from /proc, never from what the server prints.
+ *
+ * @module
+ */
+import type { Probe, ProbeContext, ServerHandle, Verdict } from "../../probe.ts";
+import { openFdCount, processGroup, processTree, zombieChildren } from "../../proc.ts";
+import { delay, isAlive } from "../../process.ts";
+import { sameBytes } from "../../tcp.ts";
+import {
+  contains,
+  type DocRoot,
+  finish,
+  haveCurl,
+  type HeldConnection,
+  hold,
+  type HttpResponse,
+  listenerInode,
+  liveChildren,
+  makeDocRoot,
+  owners,
+  parseResponse,
+  rawRequest,
+  requestLine,
+  settle,
+  socketInodesOf,
+} from "./_http.ts";
+
+/** Starts the server on `doc` with short counts injected from the run's seed. */
+function startOn(ctx: ProbeContext, doc: DocRoot, extra: string[] = []): Promise<ServerHandle> {
+  return ctx.startServer({
+    args: ["--root", doc.root, ...extra],
+    env: { COURSE_SHORT_COUNTS: String(ctx.seed) },
+  });
+}
+
+/** Sends `request`, parses the reply, and checks status, body and closing; null when right. */
+async function expect(
+  ctx: ProbeContext,
+  server: ServerHandle,
+  request: string,
+  want: { status: number; body?: Uint8Array; type?: RegExp; headers?: Record<string, RegExp> },
+): Promise<HttpResponse | Verdict> {
+  const got = await rawRequest(server.port, request, 15_000);
+  const sent = request;
+  const r = parseResponse(got);
+  if (typeof r === "string") {
+    const why = got.timedOut
+      ? " (nothing more came within 15 s)"
+      : got.error
+      ? ` (${got.error})`
+      : "";
+    return ctx.fail({ what: `${r}${why}`, sent, got: got.bytes.subarray(0, 400) });
+  }
+  if (r.status !== want.status) {
+    return ctx.fail({
+      what: "wrong status code",
+      sent,
+      expected: String(want.status),
+      got: String(r.status),
+    });
+  }
+  const length = r.headers.get("content-length");
+  const isHead = request.startsWith("HEAD");
+  // HEAD announces the length GET would send; only known here when the file is.
+  const wantLength = isHead ? want.body?.length : r.body.length;
+  if (length === undefined || (wantLength !== undefined && Number(length) !== wantLength)) {
+    return ctx.fail({
+      what: "Content-Length is missing or does not match the body",
+      sent,
+      expected: wantLength === undefined
+        ? "a Content-Length header"
+        : `Content-Length: ${wantLength}`,
+      got: length === undefined ? "no Content-Length header" : `Content-Length: ${length}`,
+    });
+  }
+  if (want.body !== undefined && !request.startsWith("HEAD") && !sameBytes(r.body, want.body)) {
+    return ctx.fail({
+      what: "the body differs from the file",
+      sent,
+      expected: want.body,
+      got: r.body,
+    });
+  }
+  if (request.startsWith("HEAD") && r.body.length > 0) {
+    return ctx.fail({ what: "a HEAD response carried a body", sent, expected: "", got: r.body });
+  }
+  for (
+    const [name, pattern] of Object.entries({
+      ...want.headers,
+      ...(want.type ? { "content-type": want.type } : {}),
+    })
+  ) {
+    const value = r.headers.get(name);
+    if (value === undefined || !pattern.test(value)) {
+      return ctx.fail({
+        what: `header ${name} is wrong`,
+        sent,
+        expected: String(pattern),
+        got: value ?? "(missing)",
+      });
+    }
+  }
+  if (!r.eof) {
+    return ctx.fail({
+      what: "the response was complete but the connection was not closed",
+      sent,
+      note:
+        "HTTP/1.0 here: one request per connection, then close. Does the parent close its copy?",
+    });
+  }
+  return r;
+}
+
+function failed(x: HttpResponse | Verdict): x is Verdict {
+  return "passed" in x;
+}
+
+/** Runs `work(i)` for i in 0..n-1 with at most `width` at once; stops at the first failure. */
+async function inParallel(
+  n: number,
+  width: number,
+  work: (i: number) => Promise<Verdict | null>,
+): Promise<Verdict | null> {
+  let next = 0;
+  let failure: Verdict | null = null;
+  const lane = async () => {
+    while (failure === null && next < n) failure = await work(next++) ?? failure;
+  };
+  await Promise.all(Array.from({ length: width }, lane));
+  return failure;
+}
+
+/** One GET of hello.txt that must succeed; null when it did. */
+async function getHello(ctx: ProbeContext, server: ServerHandle, doc: DocRoot) {
+  const r = await expect(ctx, server, requestLine("GET", "/hello.txt"), {
+    status: 200,
+    body: doc.files["/hello.txt"],
+  });
+  return failed(r) ? r : null;
+}
+
+const servesFiles: Probe = {
+  name: "serves-files",
+  title: "GET and HEAD: files byte-exact (text, 8 MiB binary), Content-Length, Content-Type",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 60_000,
+  hint: "README.md §2 The service",
+  async run(ctx) {
+    await using doc = await makeDocRoot(ctx, 8 << 20);
+    const server = await startOn(ctx, doc);
+    const cases: [string, string, RegExp][] = [
+      ["GET", "/hello.txt", /^text\/plain/],
+      ["GET", "/page.html", /^text\/html/],
+      ["GET", "/sub/inner.txt", /^text\/plain/],
+      ["GET", "/data.bin", /^application\/octet-stream/],
+      ["HEAD", "/data.bin", /^application\/octet-stream/],
+      ["HEAD", "/hello.txt", /^text\/plain/],
+    ];
+    for (const [method, path, type] of cases) {
+      const r = await expect(ctx, server, requestLine(method, path), {
+        status: 200,
+        body: doc.files[path],
+        type,
+      });
+      if (failed(r)) return r;
+    }
+    return ctx.pass();
+  },
+};
+
+/** Runs curl with `args`; returns its stdout, or a failed Verdict. */
+async function curl(ctx: ProbeContext, args: string[]): Promise<Uint8Array | Verdict> {
+  const out = await new Deno.Command("curl", {
+    args: ["--silent", "--show-error", "--max-time", "20", ...args],
+    stdout: "piped",
+    stderr: "piped",
+    signal: ctx.signal,
+  }).output();
+  if (!out.success) {
+    return ctx.fail({
+      what: `curl ${args.join(" ")} failed (exit ${out.code})`,
+      output: new TextDecoder().decode(out.stderr),
+    });
+  }
+  return out.stdout;
+}
+
+const curlClient: Probe = {
+  name: "curl-client",
+  title: "curl, a real client with real headers, downloads text and binary files",
+  points: 2,
+  visibility: "visible",
+  deadlineMs: 60_000,
+  hint: "README.md §2 The service (a request head has headers)",
+  async run(ctx) {
+    if (!haveCurl()) {
+      return ctx.fail({
+        what: "this probe needs curl",
+        note: "install it: sudo apt-get install curl",
+      });
+    }
+    await using doc = await makeDocRoot(ctx, 2 << 20);
+    const server = await startOn(ctx, doc);
+    const base = `http://127.0.0.1:${server.port}`;
+    for (const path of ["/hello.txt", "/data.bin"]) {
+      const body = await curl(ctx, ["--http1.0", `${base}${path}`]);
+      if (!(body instanceof Uint8Array)) return body;
+      if (!sameBytes(body, doc.files[path])) {
+        return ctx.fail({
+          what: `curl ${base}${path}: the download differs`,
+          expected: doc.files[path],
+          got: body,
+        });
+      }
+    }
+    const codes = await curl(ctx, [
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code} %{content_type}",
+      `${base}/nothing-here`,
+    ]);
+    if (!(codes instanceof Uint8Array)) return codes;
+    const text = new TextDecoder().decode(codes);
+    if (!text.startsWith("404")) {
+      return ctx.fail({ what: `curl ${base}/nothing-here`, expected: "status 404", got: text });
+    }
+    return ctx.pass();
+  },
+};
+
+const statusCodes: Probe = {
+  name: "status-codes",
+  title: "400 for malformed requests, 404, 405 with Allow, HEAD of an error has no body",
+  points: 2,
+  visibility: "visible",
+  deadlineMs: 60_000,
+  hint: "README.md §2 The service",
+  async run(ctx) {
+    await using doc = await makeDocRoot(ctx);
+    const server = await startOn(ctx, doc);
+    const cases: [string, number, Record<string, RegExp>?][] = [
+      ["garbage\r\n\r\n", 400],
+      ["GET /hello.txt\r\n\r\n", 400],
+      ["GET /hello.txt HTTP/1.0\r\nno colon here\r\n\r\n", 400],
+      [`GET /${"a".repeat(20_000)} HTTP/1.0\r\n\r\n`, 400],
+      ["GET /%zz HTTP/1.0\r\n\r\n", 400],
+      [requestLine("GET", "/missing.txt"), 404],
+      [requestLine("HEAD", "/missing.txt"), 404],
+      [requestLine("POST", "/hello.txt"), 405, { allow: /GET/ }],
+      [requestLine("DELETE", "/hello.txt"), 405, { allow: /HEAD/ }],
+    ];
+    for (const [request, status, headers] of cases) {
+      const r = await expect(ctx, server, request, { status, headers });
+      if (failed(r)) return r;
+    }
+    return ctx.pass();
+  },
+};
+
+const pathTraversal: Probe = {
+  name: "path-traversal",
+  title: "Paths that leave the root get 403 and not one byte of the file",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 60_000,
+  hint: "README.md §3 Staying inside the root",
+  async run(ctx) {
+    await using doc = await makeDocRoot(ctx);
+    const server = await startOn(ctx, doc);
+    const paths = [
+      "/../secret.txt",
+      "/sub/../../secret.txt",
+      "/%2e%2e/secret.txt",
+      "/%2E%2E/secret.txt",
+      "/sub/%2e%2e/%2e%2e/secret.txt",
+      "/..%2fsecret.txt",
+      "/link",
+      "/sub/up/secret.txt",
+    ];
+    for (const path of paths) {
+      const request = requestLine("GET", path);
+      const got = await rawRequest(server.port, request, 10_000);
+      if (contains(got.bytes, doc.secret)) {
+        return ctx.fail({
+          what: "the server sent a file from outside the root",
+          sent: request,
+          got: got.bytes,
+        });
+      }
+      const r = parseResponse(got);
+      const status = typeof r === "string" ? r : String(r.status);
+      if (status !== "403") {
+        return ctx.fail({
+          what: "a path that leaves the root",
+          sent: request,
+          expected: "403",
+          got: status,
+        });
+      }
+    }
+    for (const path of ["/./hello.txt", "/%68ello.txt"]) { // inside the root after all
+      const r = await expect(ctx, server, requestLine("GET", path), {
+        status: 200,
+        body: doc.files["/hello.txt"],
+      });
+      if (failed(r)) return r;
+    }
+    return ctx.pass();
+  },
+};
+
+/** Holds `n` connections open (half a request each); closes them all on dispose. */
+async function holdMany(port: number, n: number) {
+  const held: HeldConnection[] = [];
+  for (let i = 0; i < n; i++) held.push(await hold(port));
+  return Object.assign(held, {
+    [Symbol.dispose]: () =>
+      held.forEach((h) => {
+        try {
+          h.conn.close();
+        } catch { /* closed */ }
+      }),
+  });
+}
+
+/** Finishes a held request and checks that hello.txt came back; null when it did. */
+async function finishHello(ctx: ProbeContext, h: HeldConnection, doc: DocRoot, what: string) {
+  const r = parseResponse(await finish(h, 15_000));
+  if (typeof r === "string" || r.status !== 200 || !sameBytes(r.body, doc.files["/hello.txt"])) {
+    return ctx.fail({
+      what: `${what}: its request was not answered with the file`,
+      got: typeof r === "string" ? r : `status ${r.status}, ${r.body.length} body bytes`,
+    });
+  }
+  return null;
+}
+
+const childServes: Probe = {
+  name: "child-serves",
+  title: "Each connection is served by its own process, not by the parent (seen in /proc)",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 30_000,
+  hint: "README.md §4 A process per connection",
+  async run(ctx) {
+    await using doc = await makeDocRoot(ctx);
+    const server = await startOn(ctx, doc);
+    using held = await holdMany(server.port, 2);
+    const seen: number[][] = [];
+    for (const h of held) seen.push(await owners(server, h));
+    for (const pids of seen) {
+      if (pids.length === 0 || pids.includes(server.pid)) {
+        return ctx.fail({
+          what: "two clients connected and sent half a request; /proc shows who holds each socket",
+          expected: "a child process of the server, not the server itself",
+          got: pids.length === 0
+            ? "nobody holds it"
+            : `pids ${pids.join(", ")} (server is ${server.pid})`,
+          note: "the parent must hand the connection to a new process and close its own copy",
+        });
+      }
+    }
+    const tree = processTree(server.pid);
+    if (!seen.every((pids) => pids.every((p) => tree.includes(p)))) {
+      return ctx.fail({
+        what: "the sockets are held by processes that are not the server's children",
+        got: seen.join(" / "),
+      });
+    }
+    if (seen[0].some((p) => seen[1].includes(p))) {
+      return ctx.fail({
+        what: "two connections are served by the same process",
+        got: seen.join(" / "),
+      });
+    }
+    for (const h of held) {
+      const bad = await finishHello(ctx, h, doc, "a held connection");
+      if (bad) return bad;
+    }
+    return ctx.pass(`served by pids ${seen.join(" and ")}`);
+  },
+};
+
+const childNoListener: Probe = {
+  name: "child-no-listener",
+  title: "A child does not inherit the listening socket (close-on-exec)",
+  points: 2,
+  visibility: "visible",
+  deadlineMs: 30_000,
+  hint: "README.md §5 Inherited descriptors and close-on-exec",
+  async run(ctx) {
+    await using doc = await makeDocRoot(ctx);
+    const server = await startOn(ctx, doc);
+    const inode = listenerInode(server.port);
+    if (inode === null) {
+      return ctx.fail({ what: `no socket listens on port ${server.port} in /proc/net/tcp` });
+    }
+    using held = await holdMany(server.port, 1);
+    const pids = await owners(server, held[0]);
+    const children = pids.filter((p) => p !== server.pid);
+    if (children.length === 0) {
+      return ctx.fail({
+        what: "no child process holds the connection",
+        got: pids.join(", ") || "nobody",
+      });
+    }
+    const leaky = children.filter((p) => socketInodesOf(p).has(inode));
+    if (leaky.length > 0) {
+      return ctx.fail({
+        what: `child ${leaky.join(", ")} holds the listening socket (inode ${inode}) too`,
+        note: "set FD_CLOEXEC on the listener (fcntl F_SETFD) or create it with SOCK_CLOEXEC",
+      });
+    }
+    return await finishHello(ctx, held[0], doc, "the held connection") ?? ctx.pass();
+  },
+};
+
+const concurrent: Probe = {
+  name: "concurrent",
+  title: "With 4 clients connected and silent, a new client is still served within 5 s",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 40_000,
+  hint: "README.md §4 A process per connection",
+  async run(ctx) {
+    await using doc = await makeDocRoot(ctx);
+    const server = await startOn(ctx, doc);
+    using _held = await holdMany(server.port, 4);
+    const started = Date.now();
+    const got = await rawRequest(server.port, requestLine("GET", "/hello.txt"), 5_000);
+    const r = parseResponse(got);
+    if (typeof r === "string" || r.status !== 200 || !sameBytes(r.body, doc.files["/hello.txt"])) {
+      return ctx.fail({
+        what: "4 clients sent half a request and went silent; a fifth asked for /hello.txt",
+        expected: "the file within 5 s",
+        got: typeof r === "string" ? `${r} after ${Date.now() - started} ms` : `status ${r.status}`,
+        note: "does the parent wait for a child before accepting the next connection?",
+      });
+    }
+    return ctx.pass(`answered in ${Date.now() - started} ms`);
+  },
+};
+
+const isolation: Probe = {
+  name: "isolation",
+  title: "SIGKILL to one child leaves the listener and the other connections working",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 40_000,
+  hint: "README.md §7 Isolation",
+  async run(ctx) {
+    await using doc = await makeDocRoot(ctx);
+    const server = await startOn(ctx, doc);
+    using held = await holdMany(server.port, 3);
+    const victims = (await owners(server, held[0])).filter((p) => p !== server.pid);
+    if (victims.length === 0) {
+      return ctx.fail({ what: "no child process holds the first connection" });
+    }
+    for (const pid of victims) Deno.kill(pid, "SIGKILL");
+    await delay(300); // let the parent notice
+    for (const h of held.slice(1)) {
+      const bad = await finishHello(
+        ctx,
+        h,
+        doc,
+        `after SIGKILL to child ${victims.join(", ")}, another connection`,
+      );
+      if (bad) return bad;
+    }
+    const fresh = await getHello(ctx, server, doc);
+    if (fresh || server.exited()) {
+      return ctx.fail({
+        what: `after SIGKILL to child ${victims.join(", ")}, a new connection was not served`,
+        got: server.exited() ? "the server exited" : fresh!.message,
+        output: server.output().slice(-1500),
+      });
+    }
+    return ctx.pass();
+  },
+};
+
+/**
+ * Waits (up to 10 s) for the children of `pid` to finish exiting, then returns the zombies seen
+ * twice, 1 s apart: a child caught between its exit and its reaping is no bug; one still
+ * unreaped a second later is.
+ */
+async function lastingZombies(pid: number): Promise<number[]> {
+  const end = Date.now() + 10_000;
+  while (Date.now() < end && liveChildren(pid).length > 0) await delay(50);
+  const first = zombieChildren(pid);
+  await delay(1_000);
+  return zombieChildren(pid).filter((z) => first.includes(z));
+}
+
+const noZombies: Probe = {
+  name: "no-zombies",
+  title: "After 200 connections no child is left a zombie",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 180_000, // 200 Deno starts: about 20 s on an idle 2-core machine, 90 s on a busy one
+  hint: "README.md §6 Reaping: zombies",
+  async run(ctx) {
+    await using doc = await makeDocRoot(ctx);
+    const server = await startOn(ctx, doc);
+    // In four rounds of 50, so a server that leaves zombies fails after the first round.
+    for (let served = 50; served <= 200; served += 50) {
+      const bad = await inParallel(50, 6, () => getHello(ctx, server, doc));
+      if (bad) return bad;
+      const zombies = await lastingZombies(server.pid);
+      if (zombies.length > 0) {
+        return ctx.fail({
+          what:
+            `${served} connections served; /proc shows exited children still unreaped 1 s later`,
+          expected: "0 zombie children",
+          got: `${zombies.length} (state Z, parent ${server.pid})`,
+          note: "a child is reaped when its status is collected; that needs the event loop to run",
+        });
+      }
+    }
+    return ctx.pass();
+  },
+};
+
+const closesCopy: Probe = {
+  name: "closes-copy",
+  title: "The parent closes its copy of each connection: clients see the close, fds do not grow",
+  points: 2,
+  visibility: "visible",
+  deadlineMs: 90_000,
+  hint: "README.md §5 Inherited descriptors and close-on-exec",
+  async run(ctx) {
+    await using doc = await makeDocRoot(ctx);
+    const server = await startOn(ctx, doc);
+    for (let i = 0; i < 3; i++) {
+      const bad = await getHello(ctx, server, doc);
+      if (bad) return bad;
+    }
+    await settle(server.pid);
+    const before = openFdCount(server.pid);
+    const bad = await inParallel(30, 4, () => getHello(ctx, server, doc));
+    if (bad) return bad;
+    await settle(server.pid);
+    const after = openFdCount(server.pid);
+    if (after - before > 10) {
+      return ctx.fail({
+        what: "30 more connections served",
+        expected: `about ${before} open fds in the parent (/proc/${server.pid}/fd)`,
+        got: `${after}: ${after - before} more`,
+        note: "after starting the child, the parent must close the connection's fd",
+      });
+    }
+    return ctx.pass(`parent fds: ${before} before, ${after} after`);
+  },
+};
+
+const maxChildren: Probe = {
+  name: "max-children",
+  title: "--max-children 3 holds (counted in /proc) and the excess clients are served later",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 60_000,
+  hint: "README.md §8 Back-pressure: --max-children",
+  async run(ctx) {
+    await using doc = await makeDocRoot(ctx);
+    const server = await startOn(ctx, doc, ["--max-children", "3"]);
+    await settle(server.pid);
+    using held = await holdMany(server.port, 7);
+    let most = 0;
+    for (const end = Date.now() + 2_500; Date.now() < end; await delay(50)) {
+      most = Math.max(most, liveChildren(server.pid).length);
+    }
+    if (most > 3) {
+      return ctx.fail({
+        what: "7 clients connected and sent half a request, with --max-children 3",
+        expected: "at most 3 children at any time (from /proc)",
+        got: `${most} children`,
+      });
+    }
+    const results = await Promise.all(
+      held.map((h, i) => finishHello(ctx, h, doc, `client ${i + 1} of 7`)),
+    );
+    return results.find((r) => r !== null) ?? ctx.pass(`at most ${most} children at once`);
+  },
+};
+
+const sigterm: Probe = {
+  name: "sigterm",
+  title: "SIGTERM to the parent ends it and every child within 5 s",
+  points: 2,
+  visibility: "visible",
+  deadlineMs: 30_000,
+  hint: "README.md §9 Shutting down: SIGTERM",
+  async run(ctx) {
+    await using doc = await makeDocRoot(ctx);
+    const server = await startOn(ctx, doc);
+    using held = await holdMany(server.port, 3);
+    for (const h of held) await owners(server, h);
+    const tree = processTree(server.pid);
+    Deno.kill(server.pid, "SIGTERM");
+    const end = Date.now() + 5_000;
+    while (Date.now() < end && [...tree, ...processGroup(server.pid)].some(isAlive)) {
+      await delay(50);
+    }
+    // The grader started the server as the leader of its own process group: anything it
+    // started since the snapshot is in that group too.
+    const left = [...new Set([...tree, ...processGroup(server.pid)])].filter(isAlive);
+    if (left.length > 0) {
+      return ctx.fail({
+        what: `SIGTERM sent to the server (pid ${server.pid}) with 3 connections open`,
+        expected: `the server and its children (${tree.join(", ")}) gone within 5 s`,
+        got: `still running: ${left.join(", ")}${left.includes(server.pid) ? "" : " (orphans)"}`,
+      });
+    }
+    return ctx.pass();
+  },
+};
+
+/** Serves `n` connections one at a time, noting the pid that held each. */
+async function ownersInTurn(ctx: ProbeContext, server: ServerHandle, doc: DocRoot, n: number) {
+  const seen: number[] = [];
+  for (let i = 0; i < n; i++) {
+    using held = await holdMany(server.port, 1);
+    const pids = (await owners(server, held[0])).filter((p) => p !== server.pid);
+    const bad = await finishHello(ctx, held[0], doc, `connection ${i + 1} to the pool`);
+    if (bad) return bad;
+    if (pids.length !== 1) {
+      return ctx.fail({
+        what: `connection ${i + 1}: expected one worker to hold it`,
+        got: pids.join(", ") || "nobody",
+      });
+    }
+    seen.push(pids[0]);
+  }
+  return seen;
+}
+
+const preforkReuses: Probe = {
+  name: "prefork-reuses",
+  title: "--prefork 3: connections are served by the same few workers, no new process each",
+  points: 2,
+  visibility: "visible",
+  deadlineMs: 60_000,
+  hint: "README.md §10 Step 2: a pre-forked pool",
+  async run(ctx) {
+    await using doc = await makeDocRoot(ctx);
+    const server = await startOn(ctx, doc, ["--prefork", "3"]);
+    const seen = await ownersInTurn(ctx, server, doc, 9);
+    if (!Array.isArray(seen)) return seen;
+    const distinct = new Set(seen);
+    if (distinct.size > 3) {
+      return ctx.fail({
+        what: "9 connections one after another to a pool of 3 (owners from /proc)",
+        expected: "at most 3 different worker pids",
+        got: `${distinct.size}: ${seen.join(", ")}`,
+      });
+    }
+    return ctx.pass(`owners: ${seen.join(", ")}`);
+  },
+};
+
+const preforkReplaces: Probe = {
+  name: "prefork-replaces",
+  title: "--prefork 2 --requests 3: workers retire after 3 connections and are replaced",
+  points: 2,
+  visibility: "visible",
+  deadlineMs: 90_000,
+  hint: "README.md §10 Step 2: a pre-forked pool",
+  async run(ctx) {
+    await using doc = await makeDocRoot(ctx);
+    const server = await startOn(ctx, doc, ["--prefork", "2", "--requests", "3"]);
+    const seen = await ownersInTurn(ctx, server, doc, 12);
+    if (!Array.isArray(seen)) return seen;
+    const counts = new Map<number, number>();
+    for (const pid of seen) counts.set(pid, (counts.get(pid) ?? 0) + 1);
+    const overworked = [...counts].filter(([, n]) => n > 3);
+    if (overworked.length > 0) {
+      return ctx.fail({
+        what: "12 connections to a pool of 2 workers with --requests 3",
+        expected: "no worker serves more than 3",
+        got: overworked.map(([p, n]) => `pid ${p} served ${n}`).join(", "),
+      });
+    }
+    const end = Date.now() + 5_000;
+    while (Date.now() < end && liveChildren(server.pid).length !== 2) await delay(50);
+    const live = liveChildren(server.pid).length;
+    if (live !== 2) {
+      return ctx.fail({
+        what: "after 12 connections the pool should be back to 2 workers",
+        got: `${live} children`,
+      });
+    }
+    return ctx.pass(`${counts.size} workers served 12 connections`);
+  },
+};
+
+/** The 02-forking probes, in the order they run. */
+export const probes: Probe[] = [
+  servesFiles,
+  curlClient,
+  statusCodes,
+  pathTraversal,
+  childServes,
+  childNoListener,
+  concurrent,
+  isolation,
+  noZombies,
+  closesCopy,
+  maxChildren,
+  sigterm,
+  preforkReuses,
+  preforkReplaces,
+];

@@ -1,0 +1,557 @@
+/**
+ * Probes for 03-weensydb: the protocol probes every WeensyDB kit shares, then the ones about
+ * threads: a thread per connection (seen in /proc), slow clients, races, deadlocks, the lock-order
+ * report, and 1,000 connections under a thread cap. Each names the bug it catches; the buggy
+ * variants beside this file (variants/) prove that it does.
+ *
+ * Races are made to happen, not hoped for: many clients pipeline thousands of commands each, so
+ * several Workers run the same few keys at once on every core.
+ *
+ * @module
+ */
+import type { Probe, ProbeContext, Verdict } from "../../probe.ts";
+import { threadCount } from "../../proc.ts";
+import { concat } from "../../tcp.ts";
+import {
+  encodeLine,
+  encodeSet,
+  KvClient,
+  latin1,
+  type Reply,
+  showReply,
+} from "../../weensydb/client.ts";
+import {
+  matches,
+  protocolProbes,
+  runScript,
+  startDb,
+  type Step,
+} from "../../weensydb/protocol_probes.ts";
+import { bucketOf, findCycles, type LockOrderEvent } from "../../../shared/mod.ts";
+import { linearizableProbe } from "./_linearizable.ts";
+
+const encoder = new TextEncoder();
+
+/** Waits until `check()` holds, re-checking every 50 ms, for at most `ms`; its last value. */
+async function eventually(check: () => boolean, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end;) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return check();
+}
+
+/** A key other than `key` in the same bucket of the course table (1024 buckets, FNV-1a). */
+export function sameBucketKey(key: string, prefix = "twin"): string {
+  const want = bucketOf(encoder.encode(key));
+  for (let i = 0;; i++) {
+    const other = `${prefix}${i}`;
+    if (other !== key && bucketOf(encoder.encode(other)) === want) return other;
+  }
+}
+
+/** Two keys in different buckets, the first in the lower bucket. */
+function twoBuckets(a: string, b: string): [string, string] {
+  return bucketOf(encoder.encode(a)) < bucketOf(encoder.encode(b)) ? [a, b] : [b, a];
+}
+
+async function dialAll(port: number, n: number): Promise<KvClient[]> {
+  const clients: KvClient[] = [];
+  try {
+    for (let i = 0; i < n; i += 100) {
+      const batch = Math.min(100, n - i);
+      clients.push(...await Promise.all(Array.from({ length: batch }, () => KvClient.dial(port))));
+    }
+    return clients;
+  } catch (err) {
+    clients.forEach((c) => c.close());
+    throw err;
+  }
+}
+
+/** Pipelines `commands` on `client` and reads one reply per command; stops at the first miss. */
+async function pipeline(
+  client: KvClient,
+  commands: Uint8Array[],
+  ms: number,
+): Promise<{ replies: Reply[]; stuckAt: number | null }> {
+  const sending = client.send(concat(commands));
+  sending.catch(() => {});
+  const replies: Reply[] = [];
+  for (let i = 0; i < commands.length; i++) {
+    const reply = await client.reply(ms);
+    replies.push(reply);
+    if (reply.kind === "timeout" || reply.kind === "closed") return { replies, stuckAt: i };
+  }
+  return { replies, stuckAt: null };
+}
+
+const threadPerConnection: Probe = {
+  name: "thread-per-connection",
+  title: "Each open connection has its own thread, and the thread ends when the client leaves",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 40_000,
+  hint: "README.md §4 A thread per connection",
+  async run(ctx) {
+    const server = await startDb(ctx);
+    const warm = await KvClient.dial(server.port);
+    await warm.call("GET warm", 5_000);
+    warm.close();
+    const before = threadCount(server.pid);
+    const clients = await dialAll(server.port, 8);
+    let during = 0;
+    try {
+      for (const [i, c] of clients.entries()) {
+        const got = await c.call(`GET k${i}`, 10_000);
+        if (got.kind !== "end") {
+          return ctx.fail({
+            what: `client ${i + 1} of 8 sent GET k${i}`,
+            expected: "END",
+            got: showReply(got),
+          });
+        }
+      }
+      during = threadCount(server.pid);
+    } finally {
+      clients.forEach((c) => c.close());
+    }
+    const proc = `/proc/${server.pid}/status`;
+    if (during - before < 6) {
+      return ctx.fail({
+        what: "8 clients connected and each got a reply",
+        expected: `about ${before + 8} threads in the server (${proc}): one more per connection`,
+        got: `${during} threads (${before} before they connected)`,
+        note: "each connection must be served by its own Worker",
+      });
+    }
+    if (!(await eventually(() => threadCount(server.pid) <= before + 2, 15_000))) {
+      return ctx.fail({
+        what: "8 clients connected, were served, and closed their connections",
+        expected: `the thread count back to about ${before} within 15 s (${proc})`,
+        got: `${threadCount(server.pid)} threads (${during} while they were connected)`,
+        note: "a Worker must end (self.close()) when its client leaves, or threads pile up",
+      });
+    }
+    return ctx.pass(`threads: ${before} before, ${during} with 8 clients, back after they left`);
+  },
+};
+
+const slowClients: Probe = {
+  name: "slow-client",
+  title: "A client stalled mid-command does not block others, even on the same bucket",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 40_000,
+  hint: "README.md §6 Never hold a lock during I/O",
+  async run(ctx) {
+    const server = await startDb(ctx);
+    const mate = sameBucketKey("stall");
+    const [stalled, halfLine, other] = await dialAll(server.port, 3);
+    try {
+      const setup = await runScript(ctx, other, [
+        { send: encodeSet(mate, "before"), expect: { kind: "stored" }, note: `SET ${mate}` },
+        { send: encodeSet("stall", "old"), expect: { kind: "stored" }, note: "SET stall" },
+      ]);
+      if (setup) return setup;
+      for (const c of [stalled, halfLine]) await c.call("GET nothing", 10_000); // threads running
+      await stalled.send("SET stall 5\r\nab"); // 2 of 5 body bytes, then silence
+      await halfLine.send("GET sta"); // half a line, then silence
+      const what = 'one client sent "SET stall 5" and 2 of the 5 bytes, another half a line; ' +
+        `meanwhile a third client (key ${mate} shares the bucket of stall) sent`;
+      const checks: [string, Reply["kind"]][] = [
+        ["GET unrelated", "end"],
+        [`GET ${mate}`, "value"],
+        [`EXCH ${mate} stall`, "exchanged"],
+        [`DELETE ${mate}`, "deleted"],
+        ["GET stall", "value"],
+      ];
+      for (const [command, kind] of checks) {
+        const got = await other.call(command, 5_000);
+        if (got.kind !== kind) {
+          return ctx.fail({
+            what: `${what} ${command}`,
+            expected: `a reply (${kind.toUpperCase()}) at once`,
+            got: showReply(got),
+            note: got.kind === "timeout"
+              ? "is a lock held (or the main thread busy) while waiting for a client's bytes?"
+              : undefined,
+          });
+        }
+      }
+      await stalled.send("cde");
+      const stored = await stalled.reply(5_000);
+      if (stored.kind !== "stored") {
+        return ctx.fail({
+          what: "the stalled client sent the rest of its body",
+          expected: "STORED",
+          got: showReply(stored),
+        });
+      }
+      return ctx.pass();
+    } finally {
+      [stalled, halfLine, other].forEach((c) => c.close());
+    }
+  },
+};
+
+/**
+ * EXCH per client in the storm. An unlocked swap is a few instructions long, so overlaps are
+ * rare per command: 6 x 12,000 commands catch an unlocked EXCH in every run we tried.
+ */
+const EXCH_PER_CLIENT = 12_000;
+
+/** EXCH storms on 3 keys from 6 clients: the values must still be a permutation. */
+const exchStorm: Probe = {
+  name: "exch-storm",
+  title: "Concurrent EXCH storms over three keys keep exactly the values that were stored",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 60_000,
+  hint: "README.md §7 Exchange: two locks",
+  async run(ctx) {
+    const server = await startDb(ctx);
+    const keys = ["ka", "kb", "kc"];
+    const clients = await dialAll(server.port, 6);
+    try {
+      const setup = await runScript(
+        ctx,
+        clients[0],
+        keys.map((k) => ({ send: encodeSet(k, `value of ${k}`), expect: { kind: "stored" } })),
+      );
+      if (setup) return setup;
+      const results = await Promise.all(clients.map((c) => {
+        // Distinct pairs only: any two EXCH running at once then share a key.
+        const commands = Array.from({ length: EXCH_PER_CLIENT }, () => {
+          const a = Math.floor(ctx.random() * 3);
+          const b = (a + 1 + Math.floor(ctx.random() * 2)) % 3;
+          return encodeLine(`EXCH ${keys[a]} ${keys[b]}`);
+        });
+        return pipeline(c, commands, 20_000);
+      }));
+      for (const [i, r] of results.entries()) {
+        const bad = r.replies.findIndex((reply) => reply.kind !== "exchanged");
+        if (bad >= 0) {
+          return ctx.fail({
+            what: `6 clients each sent 4,000 EXCH over 3 keys at once: client ${i + 1}, reply ${
+              bad + 1
+            }`,
+            expected: "EXCHANGED",
+            got: showReply(r.replies[bad]),
+          });
+        }
+      }
+      const values = [];
+      for (const k of keys) {
+        const got = await clients[0].call(`GET ${k}`, 10_000);
+        values.push(got.kind === "value" ? latin1(got.value) : showReply(got));
+      }
+      const expected = keys.map((k) => `value of ${k}`);
+      if ([...values].sort().join("|") !== expected.join("|")) {
+        return ctx.fail({
+          what: `after ${6 * EXCH_PER_CLIENT} concurrent EXCH over ka, kb, kc, GET of each`,
+          expected: `the three values, in any order: ${expected.join(", ")}`,
+          got: values.join(", "),
+          note: "a value was lost or duplicated: two EXCH touched one key at once without a lock",
+        });
+      }
+      return ctx.pass();
+    } finally {
+      clients.forEach((c) => c.close());
+    }
+  },
+};
+
+/** A value that says what it must contain: "<writer>:<seq>:<length>:" then a pattern. */
+function selfChecking(writer: number, seq: number, length: number): Uint8Array {
+  const head = encoder.encode(`${writer}:${seq}:${length}:`);
+  const out = new Uint8Array(length);
+  out.set(head);
+  for (let i = head.length; i < length; i++) out[i] = (writer * 31 + seq * 7 + i) % 251;
+  return out;
+}
+
+/** Null when `value` is a whole value written by `selfChecking`, else what is wrong with it. */
+function tornReason(value: Uint8Array): string | null {
+  const head = /^(\d+):(\d+):(\d+):/.exec(latin1(value.subarray(0, 40)));
+  if (head === null) return "it does not start with a writer's header";
+  const [writer, seq, length] = head.slice(1).map(Number);
+  if (value.length !== length) return `its header says ${length} bytes, it has ${value.length}`;
+  const want = selfChecking(writer, seq, length);
+  const at = value.findIndex((b, i) => b !== want[i]);
+  return at < 0 ? null : `byte ${at} differs from what writer ${writer} wrote (mixed values)`;
+}
+
+const tornValues: Probe = {
+  name: "torn-values",
+  title: "Concurrent SETs and GETs of large values never return a torn or mixed value",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 60_000,
+  hint: "README.md §5 One lock per bucket",
+  async run(ctx) {
+    const server = await startDb(ctx);
+    const keys = ["t0", "t1", "t2"];
+    const [writers, readers] = [await dialAll(server.port, 3), await dialAll(server.port, 3)];
+    try {
+      const setup = await runScript(
+        ctx,
+        writers[0],
+        keys.map((k, i) => ({
+          send: encodeSet(k, selfChecking(9, i, 5000)),
+          expect: { kind: "stored" },
+        })),
+      );
+      if (setup) return setup;
+      const writing = writers.map((c, w) =>
+        pipeline(
+          c,
+          Array.from({ length: 300 }, (_, seq) => {
+            const length = 20_000 + Math.floor(ctx.random() * 40_000);
+            return encodeSet(keys[seq % 3], selfChecking(w, seq, length));
+          }),
+          20_000,
+        )
+      );
+      const reading = readers.map((c) =>
+        pipeline(c, Array.from({ length: 600 }, (_, i) => encodeLine(`GET ${keys[i % 3]}`)), 20_000)
+      );
+      const results = await Promise.all([...writing, ...reading]);
+      for (const r of results) {
+        for (const reply of r.replies) {
+          if (reply.kind === "stored") continue;
+          const why = reply.kind === "value" ? tornReason(reply.value) : showReply(reply);
+          if (why !== null) {
+            return ctx.fail({
+              what: "3 clients SET 20-60 KB values on t0, t1, t2 while 3 others GET them",
+              expected: "every GET returns one whole value that some SET stored",
+              got: `a value where ${why}`,
+              note: "a GET read the value while a SET replaced it: both must hold the bucket lock",
+            });
+          }
+        }
+        if (r.stuckAt !== null) {
+          return ctx.fail({
+            what: "a storm of SET and GET",
+            expected: "a reply to every command",
+            got: showReply(r.replies.at(-1)!),
+          });
+        }
+      }
+      return ctx.pass();
+    } finally {
+      [...writers, ...readers].forEach((c) => c.close());
+    }
+  },
+};
+
+/** Requests that must each finish by a deadline; on a stall, names the stuck ones. */
+const deadlock: Probe = {
+  name: "deadlock",
+  title: "EXCH k k, two keys of one bucket, and EXCH a b against EXCH b a all complete",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 60_000,
+  hint: "README.md §7 Exchange: two locks",
+  async run(ctx) {
+    const server = await startDb(ctx);
+    const twin = sameBucketKey("dk");
+    const [a, b] = twoBuckets("da", "db");
+    const clients = await dialAll(server.port, 3);
+    try {
+      const setup = await runScript(ctx, clients[0], [
+        ...["dk", twin, a, b].map((k) => ({
+          send: encodeSet(k, k),
+          expect: { kind: "stored" as const },
+        })),
+      ]);
+      if (setup) return setup;
+      for (const command of ["EXCH dk dk", `EXCH dk ${twin}`, `EXCH ${twin} dk`]) {
+        const got = await clients[0].call(command, 10_000);
+        if (!matches(got, { kind: "exchanged" })) {
+          return stuck(ctx, [`${command}: ${showReply(got)}`]);
+        }
+      }
+      const storms = [`EXCH ${a} ${b}`, `EXCH ${b} ${a}`].map((command, i) =>
+        pipeline(clients[i + 1], Array.from({ length: 3000 }, () => encodeLine(command)), 10_000)
+      );
+      const results = await Promise.all(storms);
+      const stalled = results.flatMap((r, i) =>
+        r.stuckAt === null ? [] : [
+          `client ${i + 1}: request ${r.stuckAt + 1} of 3000 (${
+            i === 0 ? `EXCH ${a} ${b}` : `EXCH ${b} ${a}`
+          })`,
+        ]
+      );
+      if (stalled.length > 0) return stuck(ctx, stalled);
+      return ctx.pass();
+    } finally {
+      clients.forEach((c) => c.close());
+    }
+  },
+};
+
+/** The deadlock failure, naming the stuck requests (the report adds the server's output). */
+function stuck(ctx: ProbeContext, requests: string[]): Verdict {
+  return ctx.fail({
+    what: "deadlock: requests got no reply within 10 s while the server was running",
+    expected: "every EXCH answered",
+    got: `stuck: ${requests.join("; ")}`,
+    note: "EXCH k k and two keys of one bucket need one lock; two buckets: lower number first",
+  });
+}
+
+/** Reads the lock-order report (JSON lines) the course library wrote. */
+async function readReport(path: string): Promise<LockOrderEvent[]> {
+  const text = await Deno.readTextFile(path).catch(() => "");
+  return text.split("\n").flatMap((line) => {
+    try {
+      return line.trim() === "" ? [] : [JSON.parse(line) as LockOrderEvent];
+    } catch {
+      return [];
+    }
+  });
+}
+
+const lockOrder: Probe = {
+  name: "lock-order",
+  title: "The lock-order checker finds no cycle and no self-deadlock (even if none happened)",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 40_000,
+  hint: "README.md §8 Lock order, checked",
+  async run(ctx) {
+    const report = await Deno.makeTempFile({ prefix: "weensydb-lock-order-" });
+    try {
+      const server = await ctx.startServer({
+        env: { COURSE_SHORT_COUNTS: String(ctx.seed), COURSE_LOCK_ORDER_REPORT: report },
+      });
+      const [a, b] = twoBuckets("oa", "ob");
+      const twin = sameBucketKey("oa");
+      const client = await KvClient.dial(server.port);
+      let failed: Verdict | null = null; // judged after the report: a self-deadlock comes first
+      try {
+        const steps: Step[] = [a, b, twin].map((k) => ({
+          send: encodeSet(k, k),
+          expect: { kind: "stored" },
+        }));
+        for (
+          const command of [
+            `EXCH ${a} ${b}`,
+            `EXCH ${b} ${a}`,
+            `EXCH ${a} ${a}`,
+            `EXCH ${a} ${twin}`,
+          ]
+        ) {
+          steps.push({ send: command, expect: { kind: "exchanged" }, note: command });
+        }
+        failed = await runScript(ctx, client, steps);
+      } finally {
+        client.close();
+      }
+      await server.stop();
+      return judgeReport(ctx, await readReport(report)) ?? failed ?? ctx.pass();
+    } finally {
+      await Deno.remove(report);
+    }
+  },
+};
+
+/** The failure the report shows (a self-deadlock, or a cycle), or null. */
+function judgeReport(ctx: ProbeContext, events: LockOrderEvent[]): Verdict | null {
+  const name = (group: string, lock: number) => `${group}[${lock}]`;
+  const self = events.find((e) => e.event === "self");
+  if (self?.event === "self") {
+    return ctx.fail({
+      what: `self-deadlock: a thread acquired ${name(self.group, self.lock)} while holding it`,
+      note: "EXCH of two keys in one bucket (or a key with itself) must take that lock once",
+    });
+  }
+  const orders = events.flatMap((e) => e.event === "order" ? [e] : []);
+  const cycles = findCycles(orders);
+  if (cycles.length > 0) {
+    const group = orders[0].group;
+    const path = cycles[0].map((l) => name(group, l)).join(" -> ");
+    return ctx.fail({
+      what: "potential deadlock: locks were taken in both orders (the run may not have deadlocked)",
+      got: `held-then-acquired: ${path}`,
+      note: "two threads doing these at once wait for each other forever: take locks in one " +
+        "global order (lower bucket number first)",
+    });
+  }
+  return null;
+}
+
+const manyConnections: Probe = {
+  name: "many-connections",
+  title: "1,000 connections at once under --max-threads 8: bounded threads, and still serving",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 90_000,
+  hint: "README.md §9 A cap on threads",
+  async run(ctx) {
+    const server = await startDb(ctx, ["--max-threads", "8"]);
+    const warm = await KvClient.dial(server.port);
+    await warm.call("GET warm", 5_000);
+    warm.close();
+    const before = threadCount(server.pid);
+    const clients = await dialAll(server.port, 1000);
+    try {
+      await Promise.all(clients.map((c) => c.send("GET m\r\n")));
+      const replies = clients.map((c) => c.reply(60_000).then((r) => r.kind === "end"));
+      const answered = new Set<number>();
+      replies.forEach((p, i) => p.then((ok) => ok && answered.add(i)));
+      for (const round of [1, 2]) {
+        const want = round * 8;
+        const ok = await eventually(() => answered.size >= want || server.exited(), 30_000);
+        const threads = threadCount(server.pid);
+        if (server.exited()) {
+          return ctx.fail({
+            what: "1,000 clients connected",
+            expected: "the server to stay up",
+            got: "it exited",
+            output: server.output(),
+          });
+        }
+        if (threads > before + 8 + 3) {
+          return ctx.fail({
+            what: "1,000 clients connected to a server started with --max-threads 8",
+            expected: `at most about ${before + 8} threads`,
+            got: `${threads} threads (${before} before)`,
+            note: "connections over the cap must wait for a thread, not get one each",
+          });
+        }
+        if (!ok) {
+          return ctx.fail({
+            what: `1,000 clients sent GET; ${want - 8} of those served closed their connections`,
+            expected: `${want} replies (the clients that got a thread)`,
+            got: `${answered.size} replies within 30 s`,
+            note: "a waiting connection gets a thread when one becomes free",
+          });
+        }
+        for (const i of answered) clients[i].close(); // frees threads for waiting clients
+      }
+      return ctx.pass(`threads stayed at most ${before + 8 + 3}`);
+    } finally {
+      clients.forEach((c) => c.close());
+    }
+  },
+};
+
+/** The 03-weensydb probes, in the order they run. */
+export const probes: Probe[] = [
+  ...protocolProbes({
+    protocol: "README.md §2 The protocol",
+    binary: "README.md §2 The protocol (values are bytes)",
+    limits: "README.md §3 Limits",
+    pipelining: "README.md §2 The protocol (pipelining)",
+  }),
+  threadPerConnection,
+  slowClients,
+  exchStorm,
+  tornValues,
+  linearizableProbe,
+  deadlock,
+  lockOrder,
+  manyConnections,
+];

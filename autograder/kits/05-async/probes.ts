@@ -1,0 +1,749 @@
+/**
+ * Probes for 05-async: an HTTP front server whose handlers talk to WeensyDB. Each names the bug
+ * it catches; the buggy variants beside this file (variants/) prove that it does.
+ *
+ * The student's server always gets a backend the grader owns: a real WeensyDB (_backends.ts) for
+ * correctness and load, or a fake one whose replies the probe delays, withholds, resets or garbles.
+ * Connections to the backend are counted from /proc, never taken from the server's word.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import type { Probe, ProbeContext, ServerHandle, Verdict } from "../../probe.ts";
+import { establishedTo } from "../../proc.ts";
+import { delay, within } from "../../process.ts";
+import { sameBytes } from "../../tcp.ts";
+import { freePort, startFakeBackend, startRealBackend, valueOf } from "./_backends.ts";
+import { type Answer, jsonOf, KeepAlive, request, showAnswer } from "./_http.ts";
+
+const encoder = new TextEncoder();
+
+/** Starts the student's server in front of `backend` (a port), with extra arguments. */
+function startApp(ctx: ProbeContext, backend: number, args: string[] = []): Promise<ServerHandle> {
+  return ctx.startServer({ args: ["--backend", `127.0.0.1:${backend}`, ...args] });
+}
+
+/** `n` bytes from the run's seeded generator, so a failure can be replayed. */
+function randomBytes(ctx: ProbeContext, n: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.floor(ctx.random() * 256);
+  return out;
+}
+
+/** A key unique to this run, with non-ASCII letters in it (sent percent-encoded). */
+function keyFor(ctx: ProbeContext, name: string): string {
+  return `${name}-ключ-${ctx.seed % 100000}`;
+}
+
+function kv(key: string): string {
+  return `/kv/${encodeURIComponent(key)}`;
+}
+
+/** The /hash digest: SHA-256 of the data, then of each 32-byte digest, `rounds` times in all. */
+export function expectedHash(data: string, rounds: number): string {
+  let digest: Uint8Array = createHash("sha256").update(data).digest();
+  for (let i = 1; i < rounds; i++) digest = createHash("sha256").update(digest).digest();
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function base64(bytes: Uint8Array | string): string {
+  return (typeof bytes === "string" ? encoder.encode(bytes) : bytes).toBase64();
+}
+
+/** One expected exchange: the request, the status, and (optionally) the exact body. */
+interface Check {
+  what: string;
+  method: string;
+  path: string;
+  body?: Uint8Array<ArrayBuffer> | string;
+  status: number;
+  /** Raw bytes expected, or a JSON value expected (compared after parsing). */
+  bytes?: Uint8Array;
+  json?: unknown;
+}
+
+/** Runs `checks` in order; null when all matched, else the failure. */
+async function runChecks(
+  ctx: ProbeContext,
+  port: number,
+  checks: Check[],
+): Promise<Verdict | null> {
+  for (const c of checks) {
+    const got = await request(port, c.method, c.path, { body: c.body, ms: 5_000 });
+    const sent = `${c.method} ${c.path}${
+      c.body === undefined ? "" : ` with a ${c.body.length}-byte body`
+    }`;
+    const bad = (expected: string | Uint8Array, shown: string | Uint8Array) =>
+      ctx.fail({ what: `${c.what}: the response differs`, sent, expected, got: shown });
+    if (got.status !== c.status) return bad(`status ${c.status}`, showAnswer(got));
+    if (c.bytes !== undefined && !sameBytes(got.body, c.bytes)) return bad(c.bytes, got.body);
+    if (c.bytes !== undefined && !got.type.startsWith("application/octet-stream")) {
+      return bad("Content-Type: application/octet-stream", `Content-Type: ${got.type}`);
+    }
+    if (c.json !== undefined && JSON.stringify(jsonOf(got)) !== JSON.stringify(c.json)) {
+      return bad(JSON.stringify(c.json), showAnswer(got));
+    }
+  }
+  return null;
+}
+
+/** Every endpoint and error status, with fetch, against a real WeensyDB. */
+function endpointChecks(ctx: ProbeContext): Check[] {
+  const a = keyFor(ctx, "a"), b = keyFor(ctx, "b"), none = keyFor(ctx, "none");
+  const binary = randomBytes(ctx, 4096);
+  binary.set([0, 13, 10, 69, 78, 68, 13, 10], 100); // NUL, CRLF, "END" CRLF inside the value
+  const big = randomBytes(ctx, 1024 * 1024);
+  const exch = `/exch?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`;
+  return [
+    {
+      what: "PUT a binary value",
+      method: "PUT",
+      path: kv(a),
+      body: binary,
+      status: 200,
+      json: { key: a, bytes: 4096 },
+    },
+    { what: "GET it back, byte for byte", method: "GET", path: kv(a), status: 200, bytes: binary },
+    { what: "GET a key never stored", method: "GET", path: kv(none), status: 404 },
+    {
+      what: "PUT a second key",
+      method: "PUT",
+      path: kv(b),
+      body: "second",
+      status: 200,
+      json: { key: b, bytes: 6 },
+    },
+    {
+      what: "exchange the two",
+      method: "POST",
+      path: exch,
+      status: 200,
+      json: { a, b, exchanged: true },
+    },
+    {
+      what: "GET after the exchange",
+      method: "GET",
+      path: kv(a),
+      status: 200,
+      bytes: encoder.encode("second"),
+    },
+    {
+      what: "exchange with a missing key",
+      method: "POST",
+      path: `/exch?a=${encodeURIComponent(a)}&b=${encodeURIComponent(none)}`,
+      status: 404,
+    },
+    {
+      what: "a batch, in the order asked",
+      method: "GET",
+      path: `/kv?keys=${[b, none, a].map(encodeURIComponent).join(",")}`,
+      status: 200,
+      json: {
+        values: [{ key: b, value: base64(binary) }, { key: none, value: null }, {
+          key: a,
+          value: base64("second"),
+        }],
+      },
+    },
+    {
+      what: "DELETE a key",
+      method: "DELETE",
+      path: kv(a),
+      status: 200,
+      json: { key: a, deleted: true },
+    },
+    { what: "DELETE it again", method: "DELETE", path: kv(a), status: 404 },
+    { what: "GET a deleted key", method: "GET", path: kv(a), status: 404 },
+    {
+      what: "PUT a 1 MiB value",
+      method: "PUT",
+      path: kv(a),
+      body: big,
+      status: 200,
+      json: { key: a, bytes: big.length },
+    },
+    { what: "GET the 1 MiB value", method: "GET", path: kv(a), status: 200, bytes: big },
+    {
+      what: "PUT one byte over 1 MiB",
+      method: "PUT",
+      path: kv(b),
+      body: new Uint8Array(big.length + 1),
+      status: 413,
+    },
+    {
+      what: "hash",
+      method: "GET",
+      path: "/hash?data=hello%20world&rounds=1000",
+      status: 200,
+      json: { data: "hello world", rounds: 1000, sha256: expectedHash("hello world", 1000) },
+    },
+    {
+      what: "hash with rounds that are not a number",
+      method: "GET",
+      path: "/hash?data=x&rounds=many",
+      status: 400,
+    },
+    { what: "hash without data", method: "GET", path: "/hash?rounds=3", status: 400 },
+    {
+      what: "a key with broken percent-encoding",
+      method: "GET",
+      path: "/kv/%E0%A4%A",
+      status: 400,
+    },
+    { what: "a key with a space", method: "GET", path: "/kv/two%20words", status: 400 },
+    {
+      what: "exchange without b",
+      method: "POST",
+      path: `/exch?a=${encodeURIComponent(a)}`,
+      status: 400,
+    },
+    { what: "a batch with no keys", method: "GET", path: "/kv", status: 400 },
+    { what: "an unknown path", method: "GET", path: "/nothing/here", status: 404 },
+  ];
+}
+
+const endpoints: Probe = {
+  name: "endpoints",
+  title: "Every endpoint and status code, with fetch, against a real WeensyDB",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 40_000,
+  hint: "README.md §2 The API",
+  async run(ctx) {
+    await using db = await startRealBackend();
+    const server = await startApp(ctx, db.port);
+    return await runChecks(ctx, server.port, endpointChecks(ctx)) ??
+      ctx.pass(`backend: ${db.name}`);
+  },
+};
+
+/** Runs curl; its stdout, or the failure. */
+async function curl(ctx: ProbeContext, args: string[]): Promise<Uint8Array | Verdict> {
+  const out = await new Deno.Command("curl", {
+    args: ["-sS", "--max-time", "10", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  if (out.code === 0) return out.stdout;
+  return ctx.fail({
+    what: `curl ${args.join(" ")} failed (exit ${out.code})`,
+    output: new TextDecoder().decode(out.stderr),
+  });
+}
+
+const curlClient: Probe = {
+  name: "curl",
+  title: "curl, a real client: binary PUT from a file, GET to a file, status codes",
+  points: 2,
+  visibility: "visible",
+  deadlineMs: 40_000,
+  hint: "README.md §2 The API",
+  async run(ctx) {
+    await using db = await startRealBackend();
+    const server = await startApp(ctx, db.port);
+    const base = `http://127.0.0.1:${server.port}`;
+    const dir = await Deno.makeTempDir({ prefix: "async-curl-" });
+    try {
+      const value = randomBytes(ctx, 200_000);
+      await Deno.writeFile(`${dir}/in`, value);
+      const key = keyFor(ctx, "curl");
+      const put = await curl(ctx, [
+        "-X",
+        "PUT",
+        "--data-binary",
+        `@${dir}/in`,
+        `${base}${kv(key)}`,
+      ]);
+      if (!(put instanceof Uint8Array)) return put;
+      const got = await curl(ctx, ["-o", `${dir}/out`, "-w", "%{http_code}", `${base}${kv(key)}`]);
+      if (!(got instanceof Uint8Array)) return got;
+      const back = await Deno.readFile(`${dir}/out`);
+      if (new TextDecoder().decode(got) !== "200" || !sameBytes(back, value)) {
+        return ctx.fail({
+          what: `curl --data-binary @file PUT ${
+            kv(key)
+          } (200,000 random bytes), then curl -o file GET`,
+          expected: value,
+          got: back,
+          note: `status ${
+            new TextDecoder().decode(got)
+          }; a PUT body is bytes: never decode it as text`,
+        });
+      }
+      const missing = await curl(ctx, [
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        `${base}${kv(keyFor(ctx, "never"))}`,
+      ]);
+      if (!(missing instanceof Uint8Array)) return missing;
+      if (new TextDecoder().decode(missing) !== "404") {
+        return ctx.fail({
+          what: "curl GET of a key never stored",
+          expected: "404",
+          got: new TextDecoder().decode(missing),
+        });
+      }
+      return ctx.pass();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+};
+
+/** The delay the fake backend puts before each reply in the overlap and pool probes. */
+const OVERLAP_DELAY_MS = 400;
+
+const overlap: Probe = {
+  name: "overlap",
+  title:
+    `A batch of 10 keys, each delayed ${OVERLAP_DELAY_MS} ms by the backend, takes about ${OVERLAP_DELAY_MS} ms, not 10 times that`,
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 40_000,
+  hint: "README.md §5 Awaiting many things at once",
+  async run(ctx) {
+    await using fake = startFakeBackend({ kind: "answer", delayMs: OVERLAP_DELAY_MS });
+    const server = await startApp(ctx, fake.port, ["--pool", "10", "--timeout-ms", "10000"]);
+    const keys = Array.from({ length: 10 }, (_, i) => `k${i}`);
+    const path = `/kv?keys=${keys.join(",")}`;
+    const expected = { values: keys.map((key) => ({ key, value: base64(valueOf(key)) })) };
+    let got: Answer | undefined;
+    for (let round = 0; round < 2; round++) { // the first opens the connections
+      got = await request(server.port, "GET", path, { ms: 15_000 });
+      if (JSON.stringify(jsonOf(got)) !== JSON.stringify(expected)) {
+        return ctx.fail({
+          what: `GET ${path}`,
+          expected: `200 ${JSON.stringify(expected)}`,
+          got: showAnswer(got),
+        });
+      }
+    }
+    const limit = OVERLAP_DELAY_MS + 600;
+    if (got!.ms > limit) {
+      return ctx.fail({
+        what:
+          `GET ${path} with --pool 10, while the backend delays every reply by ${OVERLAP_DELAY_MS} ms`,
+        expected:
+          `the batch in under ${limit} ms: the 10 GETs wait for the backend at the same time`,
+        got: `${Math.round(got!.ms)} ms (one after the other would take ${
+          10 * OVERLAP_DELAY_MS
+        } ms)`,
+        note: "await inside a loop waits for each key before asking for the next: use Promise.all",
+      });
+    }
+    return ctx.pass(`batch of 10 in ${Math.round(got!.ms)} ms`);
+  },
+};
+
+const TIMEOUT_MS = 500;
+
+const timeout: Probe = {
+  name: "timeout",
+  title:
+    `A backend that never answers gives 504 within --timeout-ms ${TIMEOUT_MS}, and the server goes on`,
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 40_000,
+  hint: "README.md §7 Timeouts with AbortSignal",
+  async run(ctx) {
+    await using fake = startFakeBackend({ kind: "silent" });
+    const server = await startApp(ctx, fake.port, ["--timeout-ms", String(TIMEOUT_MS)]);
+    const what =
+      `the backend reads requests and never answers; the server runs with --timeout-ms ${TIMEOUT_MS}`;
+    for (const path of [kv("quiet"), "/kv?keys=q1,q2,q3"]) {
+      const got = await request(server.port, "GET", path, { ms: 3_000 });
+      if (got.status !== 504 || got.ms > TIMEOUT_MS + 1_000) {
+        return ctx.fail({
+          what: `${what}; GET ${path}`,
+          expected: `504 within ${TIMEOUT_MS + 1_000} ms`,
+          got: `${showAnswer(got)} after ${Math.round(got.ms)} ms`,
+          note: "bound every backend request with AbortSignal.timeout(T)",
+        });
+      }
+    }
+    fake.mode = { kind: "answer", delayMs: 0 };
+    const next = await request(server.port, "GET", kv("later"), { ms: 3_000 });
+    if (next.status !== 200 || new TextDecoder().decode(next.body) !== valueOf("later")) {
+      return ctx.fail({
+        what: `${what}; after two 504s the backend answers again, and the probe sent GET ${
+          kv("later")
+        }`,
+        expected: `200 ${valueOf("later")}`,
+        got: showAnswer(next),
+        note: "a connection whose request timed out is out of step: close it and open another",
+      });
+    }
+    return ctx.pass();
+  },
+};
+
+const backendDown: Probe = {
+  name: "backend-down",
+  title: "Backend down, or reset mid-reply: 502; once it is back, requests succeed again",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 40_000,
+  hint: "README.md §8 Errors and status codes",
+  async run(ctx) {
+    const port = freePort();
+    const server = await startApp(ctx, port, ["--timeout-ms", "3000"]);
+    const down = await request(server.port, "GET", kv("x"), { ms: 5_000 });
+    if (down.status !== 502) {
+      return ctx.fail({
+        what: `nothing listens on the backend port ${port}; GET ${kv("x")}`,
+        expected: "502",
+        got: showAnswer(down),
+      });
+    }
+    await using fake = startFakeBackend({ kind: "reset" }, port);
+    for (let i = 0; i < 2; i++) {
+      const reset = await request(server.port, "GET", kv("x"), { ms: 5_000 });
+      if (reset.status !== 502) {
+        return ctx.fail({
+          what: `the backend sends half a VALUE reply, then resets; GET ${kv("x")}`,
+          expected: "502",
+          got: showAnswer(reset),
+        });
+      }
+    }
+    fake.mode = { kind: "answer", delayMs: 0 };
+    for (const key of ["y", "z"]) {
+      const back = await request(server.port, "GET", kv(key), { ms: 5_000 });
+      if (back.status !== 200 || new TextDecoder().decode(back.body) !== valueOf(key)) {
+        return ctx.fail({
+          what: `the backend was down, then reset two connections, and now answers; GET ${kv(key)}`,
+          expected: `200 ${valueOf(key)}`,
+          got: showAnswer(back),
+          note: "a pool must drop a connection that failed and open a new one",
+        });
+      }
+    }
+    return ctx.pass();
+  },
+};
+
+const POOL = 3;
+
+const poolBound: Probe = {
+  name: "pool-bound",
+  title:
+    `--pool ${POOL}: 40 concurrent requests never have more than ${POOL} backend connections open (from /proc)`,
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 40_000,
+  hint: "README.md §6 A pool of backend connections",
+  async run(ctx) {
+    await using fake = startFakeBackend({ kind: "answer", delayMs: 300 });
+    const server = await startApp(ctx, fake.port, [
+      "--pool",
+      String(POOL),
+      "--timeout-ms",
+      "15000",
+    ]);
+    let most = 0, sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        most = Math.max(most, establishedTo(fake.port));
+        await delay(10);
+      }
+    })();
+    const keys = Array.from({ length: 40 }, (_, i) => `p${i}`);
+    const answers = await Promise.all(
+      keys.map((k) => request(server.port, "GET", kv(k), { ms: 20_000 })),
+    );
+    sampling = false;
+    await sampler;
+    const wrong = answers.findIndex((a, i) =>
+      a.status !== 200 || new TextDecoder().decode(a.body) !== valueOf(keys[i])
+    );
+    if (wrong >= 0) {
+      return ctx.fail({
+        what: `40 concurrent GETs; GET ${kv(keys[wrong])}`,
+        expected: `200 ${valueOf(keys[wrong])}`,
+        got: showAnswer(answers[wrong]),
+      });
+    }
+    if (most > POOL || most === 0) {
+      return ctx.fail({
+        what:
+          `40 concurrent GETs with --pool ${POOL}; connections to the backend port ${fake.port} counted in /proc/net/tcp every 10 ms`,
+        expected: `1 to ${POOL} connections at any moment`,
+        got: `${most} at once (the backend accepted ${fake.accepted} in all)`,
+        note: most === 0
+          ? undefined
+          : "when every pooled connection is busy, pipeline on one or queue the request: never open another",
+      });
+    }
+    return ctx.pass(`at most ${most} backend connections`);
+  },
+};
+
+/** Bound on the p99 latency of small requests while /hash runs. */
+const P99_BOUND_MS = 300;
+/** How long one /hash should take on this machine, found by calibration. */
+const HASH_TARGET_MS = 1_000;
+
+/** Rounds that take about HASH_TARGET_MS on this server now; the failure if /hash is wrong. */
+async function calibrate(ctx: ProbeContext, port: number): Promise<number | Verdict> {
+  const rounds = 20_000;
+  const got = await request(port, "GET", `/hash?data=calibrate&rounds=${rounds}`, { ms: 20_000 });
+  const want = expectedHash("calibrate", rounds);
+  if (got.status !== 200 || (jsonOf(got) as { sha256?: string })?.sha256 !== want) {
+    return ctx.fail({
+      what: `GET /hash?data=calibrate&rounds=${rounds}`,
+      expected: `200 with sha256 ${want}`,
+      got: showAnswer(got),
+    });
+  }
+  return Math.min(1_000_000, Math.max(rounds, Math.round((rounds * HASH_TARGET_MS) / got.ms)));
+}
+
+const eventLoop: Probe = {
+  name: "event-loop",
+  title: `While /hash requests run, other requests keep a p99 latency under ${P99_BOUND_MS} ms`,
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 60_000,
+  hint: "README.md §9 CPU work off the main thread",
+  async run(ctx) {
+    await using db = await startRealBackend();
+    const server = await startApp(ctx, db.port);
+    const key = keyFor(ctx, "small");
+    await request(server.port, "PUT", kv(key), { body: "small" });
+    const rounds = await calibrate(ctx, server.port);
+    if (typeof rounds !== "number") return rounds;
+    let hashing = true, hashes = 0;
+    const hasher = async () => {
+      while (hashing) {
+        await request(server.port, "GET", `/hash?data=load&rounds=${rounds}`, { ms: 30_000 });
+        hashes++;
+      }
+    };
+    const load = [hasher(), hasher()];
+    await delay(200);
+    const latencies: number[] = [];
+    for (const end = Date.now() + 3_000; Date.now() < end;) {
+      const got = await request(server.port, "GET", kv(key), { ms: 10_000 });
+      latencies.push(got.status === 200 ? got.ms : Infinity);
+      await delay(20);
+    }
+    hashing = false;
+    await Promise.all(load);
+    latencies.sort((a, b) => a - b);
+    const p99 = latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))];
+    const ms = (
+      x: number,
+    ) => (x === Infinity ? "none (no answer within 10 s)" : `${Math.round(x)} ms`);
+    const shown = `p99 ${ms(p99)}, median ${
+      ms(latencies[latencies.length >> 1])
+    } over ${latencies.length} GETs`;
+    if (p99 >= P99_BOUND_MS) {
+      return ctx.fail({
+        what:
+          `two clients kept GET /hash?rounds=${rounds} running (about ${HASH_TARGET_MS} ms each) while another sent GET ${
+            kv(key)
+          } every 20 ms for 3 s`,
+        expected: `p99 latency of the GETs under ${P99_BOUND_MS} ms`,
+        got: shown,
+        note: "hashing on the main thread stops its event loop: run it in a Worker",
+      });
+    }
+    return ctx.pass(`${shown}; ${hashes} hashes of ${rounds} rounds`);
+  },
+};
+
+const CLIENTS = 1_000;
+
+const manyClients: Probe = {
+  name: "many-clients",
+  title: `${CLIENTS} concurrent keep-alive clients, two requests each, are all served`,
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 90_000,
+  hint: "README.md §6 A pool of backend connections",
+  async run(ctx) {
+    await using db = await startRealBackend();
+    const server = await startApp(ctx, db.port, ["--pool", "8", "--timeout-ms", "20000"]);
+    const key = keyFor(ctx, "shared");
+    const value = "v".repeat(100);
+    await request(server.port, "PUT", kv(key), { body: value });
+    const clients: KeepAlive[] = [];
+    try {
+      for (let i = 0; i < CLIENTS; i += 100) {
+        clients.push(
+          ...await Promise.all(Array.from({ length: 100 }, () => KeepAlive.dial(server.port))),
+        );
+      }
+      for (const round of [1, 2]) {
+        const got = await Promise.all(clients.map((c) => c.get(kv(key), 30_000)));
+        const bad = got.findIndex((g) =>
+          typeof g === "string" || g.status !== 200 || new TextDecoder().decode(g.body) !== value
+        );
+        if (bad >= 0) {
+          const g = got[bad];
+          const failed = got.filter((x) => typeof x === "string" || x.status !== 200).length;
+          return ctx.fail({
+            what: `${CLIENTS} keep-alive connections each sent GET ${
+              kv(key)
+            } at once (request ${round} of 2 on each)`,
+            expected: `200 and the ${value.length}-byte value on every one`,
+            got: `client ${bad + 1}: ${
+              typeof g === "string"
+                ? g
+                : `${g.status} ${new TextDecoder().decode(g.body.subarray(0, 100))}`
+            } (${failed} of ${CLIENTS} failed)`,
+            note:
+              "requests beyond the pool's connections must wait for one (pipelined or queued), not fail",
+          });
+        }
+      }
+      return ctx.pass();
+    } finally {
+      clients.forEach((c) => c.close());
+    }
+  },
+};
+
+/** Sends raw bytes on a new connection and closes it without reading. */
+async function hitAndRun(port: number, bytes: string): Promise<void> {
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await conn.write(encoder.encode(bytes));
+      await delay(50);
+    } finally {
+      conn.close();
+    }
+  } catch {
+    // refused or reset: whether the server is still up is checked next
+  }
+}
+
+/** Fails when the server has exited, with its output. */
+function stillUp(ctx: ProbeContext, server: ServerHandle, after: string): Verdict | null {
+  if (!server.exited()) return null;
+  return ctx.fail({
+    what: `after ${after}, the server exited`,
+    expected: "the server to answer with an error status and keep running",
+    output: server.output(),
+    note: "an unhandled promise rejection ends a Deno program: every promise needs a catch",
+  });
+}
+
+const noCrash: Probe = {
+  name: "no-crash",
+  title: "Backend garbage, bad input and clients that leave mid-request never crash the server",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 40_000,
+  hint: "README.md §8 Errors and status codes",
+  async run(ctx) {
+    await using fake = startFakeBackend({ kind: "garbage" });
+    const server = await startApp(ctx, fake.port, ["--timeout-ms", "2000"]);
+    const garbage = await request(server.port, "GET", kv("g"), { ms: 5_000 });
+    await delay(300); // an unhandled rejection ends the process a moment later
+    const crashed = stillUp(ctx, server, 'the backend answered GET with "HELLO THERE"');
+    if (crashed) return crashed;
+    if (garbage.status !== 502) {
+      return ctx.fail({
+        what: `the backend answers every command with "HELLO THERE"; GET ${kv("g")}`,
+        expected: "502",
+        got: showAnswer(garbage),
+      });
+    }
+    fake.mode = { kind: "answer", delayMs: 300 };
+    const rude = [
+      `GET ${kv("gone")} HTTP/1.1\r\nHost: x\r\n\r\n`, // closes before the backend answers
+      `PUT ${kv("half")} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nonly some`, // body cut short
+      "GET /kv?keys=a,,b HTTP/1.1\r\nHost: x\r\n\r\n",
+      "HELLO\r\n\r\n",
+    ];
+    await Promise.all(rude.map((r) => hitAndRun(server.port, r)));
+    for (const path of ["/kv/%ZZ", "/hash?data=x&rounds=-1", "/kv?keys=" + ",".repeat(200)]) {
+      await request(server.port, "GET", path, { ms: 5_000 });
+    }
+    await delay(600);
+    const after = stillUp(ctx, server, "clients that left mid-request and malformed requests");
+    if (after) return after;
+    const fine = await request(server.port, "GET", kv("fine"), { ms: 5_000 });
+    if (fine.status !== 200) {
+      return ctx.fail({
+        what: `after all that, GET ${kv("fine")}`,
+        expected: `200 ${valueOf("fine")}`,
+        got: showAnswer(fine),
+      });
+    }
+    return ctx.pass();
+  },
+};
+
+const SHUTDOWN_DELAY_MS = 1_500;
+
+const gracefulShutdown: Probe = {
+  name: "graceful-shutdown",
+  title: "SIGTERM: in-flight requests finish, new connections are refused, exit 0",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 40_000,
+  hint: "README.md §10 Shutting down gracefully",
+  async run(ctx) {
+    await using fake = startFakeBackend({ kind: "answer", delayMs: SHUTDOWN_DELAY_MS });
+    const server = await startApp(ctx, fake.port, ["--timeout-ms", "10000"]);
+    const keys = ["s1", "s2", "s3", "s4", "s5"];
+    const inFlight = keys.map((k) => request(server.port, "GET", kv(k), { ms: 10_000 }));
+    await delay(400);
+    Deno.kill(server.pid, "SIGTERM");
+    const what =
+      `5 GETs were waiting for a backend that answers after ${SHUTDOWN_DELAY_MS} ms when the server got SIGTERM`;
+    await delay(300);
+    const late = await request(server.port, "GET", kv("late"), { ms: 1_000 });
+    const answers = await Promise.all(inFlight);
+    const cut = answers.findIndex((a, i) =>
+      a.status !== 200 || new TextDecoder().decode(a.body) !== valueOf(keys[i])
+    );
+    if (cut >= 0) {
+      return ctx.fail({
+        what,
+        expected: `every one answered: 200 ${valueOf(keys[cut])}`,
+        got: `GET ${kv(keys[cut])}: ${showAnswer(answers[cut])}`,
+        note: "await server.shutdown() before closing anything",
+      });
+    }
+    if (late.status !== 0) {
+      return ctx.fail({
+        what: `${what}; 300 ms after SIGTERM a new client sent GET`,
+        expected: "the connection refused: a server shutting down accepts nobody new",
+        got: showAnswer(late),
+      });
+    }
+    const status = await within(server.status, 5_000, null);
+    if (status === null || status.code !== 0) {
+      return ctx.fail({
+        what: `${what}; all 5 were answered`,
+        expected: "the server to exit with status 0 within 5 s of answering them",
+        got: status === null
+          ? "still running after 5 s"
+          : `exit code ${status.code}${status.signal ? `, signal ${status.signal}` : ""}`,
+        note: "close the backend connections and the Workers, then exit",
+      });
+    }
+    return ctx.pass();
+  },
+};
+
+/** The 05-async probes, in the order they run. */
+export const probes: Probe[] = [
+  endpoints,
+  curlClient,
+  overlap,
+  timeout,
+  backendDown,
+  poolBound,
+  eventLoop,
+  manyClients,
+  noCrash,
+  gracefulShutdown,
+];

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Prepares a machine to run the autograder and the tests. Idempotent, and quick when all is there:
+#  - socat (and curl), which some probes use as a second, independent TCP peer, and bubblewrap,
+#    which the grader's sandbox (--sandbox, grade-all) uses for namespaces;
+#  - the npm dependencies in deno.json, cached so later runs resolve offline;
+#  - with --chromium (asked for by the HTML report's browser test only; grading never needs it):
+#    Debian's headless chromium;
+#  - with --bench (asked for by `deno task bench` only): Debian's memcached and wrk, the benchmark's
+#    production anchor and its HTTP cross-check.
+# Packages come from apt-get, as root or through passwordless sudo (a Codespace); otherwise the
+# script says what is missing and goes on.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+
+warn() { echo "setup: $*" >&2; }
+
+# ensure "why they are needed" COMMAND=PACKAGE...: installs the packages whose command is missing.
+ensure() {
+  local why=$1 missing=() pair
+  shift
+  for pair in "$@"; do
+    command -v "${pair%%=*}" >/dev/null 2>&1 || missing+=("${pair#*=}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  if [ "$(id -u)" != "0" ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; else
+      warn "warning: ${missing[*]} missing (sudo apt-get install ${missing[*]}); $why"
+      return 0
+    fi
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    warn "warning: ${missing[*]} missing and no apt-get here; $why"
+    return 0
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}" >/dev/null; }; then
+    warn "warning: could not install ${missing[*]}; $why"
+  fi
+}
+
+ensure "probes that need socat or curl fail, and --sandbox has no namespaces" \
+  socat=socat curl=curl bwrap=bubblewrap
+[ "${1:-}" = "--chromium" ] && ensure "the HTML report's browser test cannot run" chromium=chromium
+[ "${1:-}" = "--bench" ] && ensure "the benchmark skips what needs them" memcached=memcached wrk=wrk
+
+if [ ! -d node_modules/zod ] || [ ! -d node_modules/fflate ]; then
+  if ! deno install --quiet; then
+    warn "error: 'deno install' failed; npm dependencies are not cached"
+    exit 1
+  fi
+fi
+exit 0
