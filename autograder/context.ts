@@ -96,9 +96,64 @@ export interface Jail {
   visible: string[];
 }
 
-/** The command for a student entry: wrapped in the run's sandbox when there is one. */
-function studentCommand(opts: ContextOptions, command: { cmd: string; args: string[] }) {
-  if (opts.jail === undefined) return command;
+/**
+ * `setpriv` options that take every capability from the program it runs and from whatever that
+ * starts: root's capabilities after an exec are its inheritable and bounding sets (and ambient),
+ * so all three are emptied.
+ */
+const DROP_CAPABILITIES = [
+  "--bounding-set",
+  "-all",
+  "--inh-caps",
+  "-all",
+  "--ambient-caps",
+  "-all",
+  "--",
+];
+
+let setprivWorks: boolean | undefined;
+
+/** `command` under `setpriv` without capabilities, when the grader is root and setpriv works. */
+function withoutCapabilities(command: { cmd: string; args: string[] }) {
+  if (Deno.uid() !== 0) return command; // an ordinary user has none to lose
+  if (setprivWorks === undefined) {
+    try {
+      const check = new Deno.Command("setpriv", {
+        args: [...DROP_CAPABILITIES, "true"],
+        stdout: "null",
+        stderr: "null",
+      });
+      setprivWorks = check.outputSync().success;
+    } catch {
+      setprivWorks = false; // not installed
+    }
+  }
+  if (!setprivWorks) return command;
+  return { cmd: "setpriv", args: [...DROP_CAPABILITIES, command.cmd, ...command.args] };
+}
+
+/**
+ * `command` under a shell that, in the sandbox's own pid namespace (where the shell is pid 2,
+ * after the namespace's init), runs it and then waits until nothing but init and itself is left
+ * before it exits with the command's status: the sandbox ends when the shell does. Elsewhere the
+ * shell simply becomes the command.
+ */
+function keepingLeftovers(command: { cmd: string; args: string[] }) {
+  const script = '[ $$ = 2 ] || exec "$@"; "$@"; s=$?; ' +
+    "while set -- /proc/[0-9]*; [ $# -gt 2 ]; do sleep 0.05; done; exit $s";
+  return { cmd: "/bin/sh", args: ["-c", script, "leftovers", command.cmd, ...command.args] };
+}
+
+/**
+ * The command for a student entry: wrapped in the run's sandbox when there is one (which drops
+ * every capability itself), else without capabilities when `dropCapabilities` asks for it.
+ */
+function studentCommand(
+  opts: ContextOptions,
+  command: { cmd: string; args: string[] },
+  dropCapabilities = false,
+) {
+  if (opts.jail === undefined) return dropCapabilities ? withoutCapabilities(command) : command;
   const cwd = opts.submission.dir;
   return opts.jail.box.wrap(command.cmd, command.args, { cwd, visible: opts.jail.visible });
 }
@@ -155,11 +210,15 @@ async function startServer(
   o: ServerOptions = {},
   track: Tracking,
 ): Promise<ServerHandle> {
+  // A probe still running after grading was stopped must not start anything new.
+  opts.signal.throwIfAborted();
   const port = await freePort();
   const entry = o.entry ?? "server";
+  const command = opts.submission.command(entry, { args: o.args, port });
   const { cmd, args } = studentCommand(
     opts,
-    opts.submission.command(entry, { args: o.args, port }),
+    o.keepLeftovers && opts.jail !== undefined ? keepingLeftovers(command) : command,
+    o.dropCapabilities,
   );
   const env = { NO_COLOR: "1", ...opts.submission.manifest.env, ...o.env };
   const child = startChild(cmd, args, { cwd: opts.submission.dir, env });
@@ -239,6 +298,7 @@ async function runProgram(
   call: { entry: string; args: string[]; o?: ProgramOptions },
   track: Omit<Tracking, "servers">,
 ): Promise<ProgramResult> {
+  opts.signal.throwIfAborted(); // as in startServer
   const { cmd, args } = studentCommand(
     opts,
     opts.submission.command(call.entry, { args: call.args, exactArgs: true }),

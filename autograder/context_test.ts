@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { createContext, failVerdict, freePort, seededRandom } from "./context.ts";
 import { parseManifest } from "./manifest.ts";
+import { processTree } from "./proc.ts";
+import { delay, isAlive, within } from "./process.ts";
+import { openSandbox } from "./sandbox.ts";
 import { stageSubmission } from "./submission.ts";
 
 const programs = fileURLToPath(new URL("./fixtures/programs", import.meta.url));
@@ -91,4 +94,146 @@ Deno.test("failVerdict shows sent, expected, got and the first difference", () =
     described.message,
     ["run", 'expected: "exit 0"', 'got:      "exit 1"', "its output:", "  | a", "  | b"].join("\n"),
   );
+});
+
+/** CapEff and CapBnd of `pid`, from /proc/<pid>/status. */
+function capabilities(pid: number): { effective: bigint; bounding: bigint } {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const field = (name: string) =>
+    BigInt(`0x${status.match(new RegExp(`^${name}:\\s*(\\w+)$`, "m"))![1]}`);
+  return { effective: field("CapEff"), bounding: field("CapBnd") };
+}
+
+/** CAP_DAC_OVERRIDE (1) and CAP_DAC_READ_SEARCH (2): root reads a mode-000 file with either. */
+const FILE_OVERRIDES = (1n << 1n) | (1n << 2n);
+
+function haveSetpriv(): boolean {
+  try {
+    return new Deno.Command("setpriv", { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+/** Stages a server that starts a child (sleep 60) and then listens on --port. */
+async function stageParent() {
+  const source = await Deno.makeTempDir({ prefix: "context-parent-" });
+  // The child first: once the port answers, both exist.
+  await Deno.writeTextFile(
+    `${source}/server.ts`,
+    `new Deno.Command("sleep", { args: ["60"] }).spawn();
+const port = Number(Deno.args[Deno.args.indexOf("--port") + 1]);
+Deno.listen({ hostname: "127.0.0.1", port });
+`,
+  );
+  const submission = await stageSubmission(
+    parseManifest({
+      name: "parent",
+      title: "A parent",
+      handout: "README.md",
+      files: ["server.ts"],
+      entries: { server: { file: "server.ts", args: ["--port", "{port}"] } },
+    }),
+    source,
+  );
+  return Object.assign(submission, {
+    [Symbol.asyncDispose]: async () => {
+      await submission.remove();
+      await Deno.remove(source, { recursive: true });
+    },
+  });
+}
+
+/** `pid` and its descendants, once there are `n` of them (up to 5 s). */
+async function treeOf(pid: number, n: number): Promise<number[]> {
+  let tree = processTree(pid);
+  for (const end = Date.now() + 5_000; tree.length < n && Date.now() < end; await delay(20)) {
+    tree = processTree(pid);
+  }
+  assert.equal(tree.length, n, `the tree of ${pid}: ${tree}`);
+  return tree;
+}
+
+Deno.test({
+  name: "startServer with dropCapabilities: neither the server nor a child it starts has root's",
+  ignore: Deno.uid() === 0 && !haveSetpriv(),
+  async fn() {
+    await using submission = await stageParent();
+    const signal = new AbortController().signal;
+    const h = createContext({ signal, seed: 1, probeSeed: 2, submission });
+    try {
+      for (const dropCapabilities of [false, true]) {
+        const server = await h.context.startServer({ dropCapabilities });
+        // The handle's pid is the server itself (setpriv execs it), not a wrapper.
+        const exe = Deno.realPathSync(`/proc/${server.pid}/exe`);
+        assert.equal(exe, Deno.realPathSync(Deno.execPath()));
+        for (const pid of await treeOf(server.pid, 2)) {
+          const caps = capabilities(pid);
+          if (dropCapabilities) {
+            assert.equal(caps.effective & FILE_OVERRIDES, 0n, `CapEff of ${pid}`);
+            if (Deno.uid() === 0) assert.equal(caps.bounding, 0n, `CapBnd of ${pid}`);
+          } else if (Deno.uid() === 0 && pid === server.pid) {
+            // Proof that the option is what takes them: without it root's server has them.
+            assert.equal(caps.effective & FILE_OVERRIDES, FILE_OVERRIDES, `CapEff of ${pid}`);
+          }
+        }
+        await server.stop();
+      }
+    } finally {
+      await h.cleanup();
+    }
+  },
+});
+
+function haveBubblewrap(): boolean {
+  try {
+    const args = ["--ro-bind", "/", "/", "--unshare-pid", "true"];
+    return new Deno.Command("bwrap", { args, stdout: "null", stderr: "null" }).outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test({
+  name: "startServer with keepLeftovers: in the sandbox, a child the server leaves outlives it",
+  ignore: !haveBubblewrap(),
+  async fn() {
+    await using submission = await stageParent();
+    const box = openSandbox(`context-test-${Deno.pid}`);
+    const signal = new AbortController().signal;
+    const jail = { box, visible: [] };
+    const h = createContext({ signal, seed: 1, probeSeed: 2, submission, jail });
+    try {
+      for (const keepLeftovers of [false, true]) {
+        const server = await h.context.startServer({ keepLeftovers });
+        const [child] = (await treeOf(server.pid, 2)).filter((p) => p !== server.pid);
+        Deno.kill(server.pid, "SIGTERM"); // it has no handler: it dies, its child runs on
+        for (const end = Date.now() + 5_000; isAlive(server.pid) && Date.now() < end;) {
+          await delay(20);
+        }
+        assert.ok(!isAlive(server.pid), "the server died of SIGTERM");
+        if (!keepLeftovers) {
+          // The sandbox ends with the server, and its end kills the child.
+          const ended = await within(server.status, 5_000, null);
+          assert.ok(ended !== null, "the sandbox ended with the server");
+          for (const end = Date.now() + 5_000; isAlive(child) && Date.now() < end;) {
+            await delay(20);
+          }
+          assert.ok(!isAlive(child), `child ${child} died with the sandbox`);
+          continue;
+        }
+        // Nothing may happen here; the ending above takes a few milliseconds.
+        assert.equal(await within(server.status, 500, null), null, "the sandbox stays up");
+        assert.ok(isAlive(child), `child ${child} outlives the server`);
+        Deno.kill(child, "SIGKILL");
+        const status = await within(server.status, 5_000, null);
+        assert.equal(status?.code, 128 + 15, "then the sandbox ends, with the server's status");
+      }
+    } finally {
+      await h.cleanup();
+      await box.close();
+    }
+  },
 });

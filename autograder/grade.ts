@@ -13,19 +13,20 @@
  * own where only loopback exists.
  *
  * Exit status: 0 when every probe passed, 1 when some failed, 2 when grading could not run
- * (bad arguments, unknown assignment, missing files), always with one line on stderr.
+ * (bad arguments, unknown assignment, missing files), always with one line on stderr; 130 or 143
+ * when stopped by SIGINT or SIGTERM, after cleaning up and without writing results.
  *
  * @module
  */
 
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { toAutolab, toJunit } from "./formats.ts";
 import { renderHtml } from "./html_report.ts";
 import { describeZodError } from "./manifest.ts";
-import { stopAll } from "./process.ts";
+import { stopAll, within } from "./process.ts";
 import { formatTotals, progressHooks, useColor, writeStdout } from "./report.ts";
 import { writeResults } from "./results.ts";
 import { abandonRuns, runKit } from "./runner.ts";
@@ -104,6 +105,17 @@ export function parseCommandLine(argv: string[], cwd = userCwd()): GradeConfig {
   return result.data;
 }
 
+/** Refuses an output file whose directory is missing, before a long run rather than after. */
+function checkWritableDir(file: string): void {
+  let isDir = false;
+  try {
+    isDir = Deno.statSync(dirname(file)).isDirectory;
+  } catch {
+    // missing: said below
+  }
+  if (!isDir) throw new UsageError(`cannot write ${file}: no directory ${dirname(file)}`);
+}
+
 /** Lists the assignments that have a kit (a directory with manifest.json) in `kitsDir`. */
 export function knownAssignments(kitsDir: string): string[] {
   const names: string[] = [];
@@ -123,10 +135,16 @@ export function knownAssignments(kitsDir: string): string[] {
   return names.sort();
 }
 
-/** Runs the grader for `argv`; returns the exit status. Never throws. */
-export async function main(argv: string[]): Promise<number> {
+/**
+ * Runs the grader for `argv`; returns the exit status. Never throws. When `signal` aborts, the
+ * run stops and cleans up, and no results are written (the caller decides the exit status).
+ */
+export async function main(argv: string[], signal?: AbortSignal): Promise<number> {
   try {
     const config = parseCommandLine(argv);
+    for (const file of [config.results, config.junit, config.html]) {
+      if (file !== undefined) checkWritableDir(file);
+    }
     const known = knownAssignments(config.kitsDir);
     if (!known.includes(config.assignment)) {
       const list = known.length > 0 ? known.join(", ") : "none";
@@ -138,6 +156,7 @@ export async function main(argv: string[]): Promise<number> {
       seed: config.seed,
       only: config.only,
       sandbox: config.sandbox,
+      signal,
       ...progressHooks(),
     });
     if (config.sandbox && Deno.env.get(NETNS_ENV) !== "inside") {
@@ -194,15 +213,37 @@ async function inNetworkNamespace(argv: string[]): Promise<number | null> {
   return status.signal ? 128 + 15 : status.code;
 }
 
+/**
+ * How long a stopped run has to end its probe and clean up on its own. grade-all allows a grader
+ * it stops 3 s before it kills it, and the clean-up after this takes a fraction of a second.
+ */
+const STOP_MS = 2_000;
+
+/**
+ * Stops the run `graded` of `stop`'s grader on SIGINT or SIGTERM, in order: first the run (no
+ * further probe starts, the running one is cut short), so that nothing starts a student process
+ * while the clean-up goes on; then its clean-up (student processes, sandbox, run directory), done
+ * by the run itself; then whatever of it did not end within {@link STOP_MS}; then exit.
+ */
+function stopOnSignals(stop: AbortController, graded: Promise<number>): void {
+  for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    Deno.addSignalListener(signal, async () => {
+      if (stop.signal.aborted) return; // stopping already
+      stop.abort(new Error(`stopped by ${signal}`));
+      await within(graded, STOP_MS, null);
+      await stopAll();
+      await abandonRuns(); // the run's finally blocks will not run after Deno.exit
+      Deno.exit(status);
+    });
+  }
+}
+
 if (import.meta.main) {
   const outer = await inNetworkNamespace(Deno.args);
   if (outer !== null) Deno.exit(outer);
-  const interrupted = async () => {
-    await stopAll();
-    await abandonRuns(); // the run's finally blocks will not run after Deno.exit
-    Deno.exit(130);
-  };
-  Deno.addSignalListener("SIGINT", interrupted);
-  Deno.addSignalListener("SIGTERM", interrupted);
-  Deno.exit(await main(Deno.args));
+  const stop = new AbortController();
+  const graded = main(Deno.args, stop.signal);
+  stopOnSignals(stop, graded);
+  const status = await graded;
+  if (!stop.signal.aborted) Deno.exit(status); // else the signal's listener exits
 }

@@ -9,11 +9,13 @@
  * Each sub-directory of `<dir-of-submissions>` is one student's submission. Each is graded by
  * its own grader process (so one crash, hang or hostile submission cannot stop the batch),
  * `--jobs` at a time, each under a time limit. The output directory gets `grades.csv` and, per
- * student, `results.json` (Gradescope's format) and `log.txt`. With `--repeat K` every
- * submission is graded K times with the same seed, and a probe whose verdict changed between
- * runs is flagged as flaky in the CSV instead of one verdict being picked silently. `--timeout`
- * caps one grader run (default: the kit's budget plus a minute); `--only` passes through. Every
- * run is sandboxed (`grade --sandbox`, see sandbox.ts) unless `--no-sandbox` is given.
+ * student, `results.json` (Gradescope's format), `report.html` and `log.txt`. With `--repeat K`
+ * every submission is graded K times with the same seed (runs after the first write
+ * `results-K.json` and `report-K.html`), and a probe whose verdict changed between runs, or a run
+ * that produced no results when another did, is flagged as flaky in the CSV instead of one
+ * verdict being picked silently. `--timeout` caps one grader run (default: the kit's budget
+ * plus a minute); `--only` passes through. Every run is sandboxed (`grade --sandbox`, see
+ * sandbox.ts) unless `--no-sandbox` is given.
  *
  * @module
  */
@@ -21,9 +23,9 @@
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { loadManifest } from "./manifest.ts";
 import { cappedText, startChild, within } from "./process.ts";
 import { GradescopeResultsSchema } from "./results.ts";
+import { loadKit, selectProbes } from "./runner.ts";
 import { REPO_ROOT } from "./submission.ts";
 
 const USAGE = "usage: deno task grade-all <assignment> <dir-of-submissions> [--jobs N] " +
@@ -47,11 +49,16 @@ export type BatchConfig = z.infer<typeof BatchConfigSchema>;
 
 /** One student's outcome: a score per probe from each run, or why grading failed. */
 export interface StudentGrade {
+  /** The name of the student's directory. */
   student: string;
   /** Per run, the score of each probe by name; empty when no run produced results. */
   runs: Map<string, number>[];
+  /** The points the graded probes are worth together. */
   maxScore: number;
+  /** Why no run produced results (the student could not be graded). */
   error?: string;
+  /** Runs that produced no results while others did, e.g. "run 2: grader killed after 5 s". */
+  lostRuns?: string[];
 }
 
 /** Parses grade-all's command line; throws an Error whose message is one line. */
@@ -109,21 +116,28 @@ export async function gradeStudent(
   await Deno.mkdir(dir, { recursive: true });
   const grade: StudentGrade = { student, runs: [], maxScore: 0 };
   const log: string[] = [];
+  const lost: string[] = [];
   for (let k = 1; k <= config.repeat; k++) {
-    const results = join(dir, config.repeat === 1 ? "results.json" : `results-${k}.json`);
-    const outcome = await runGrader(config, join(config.submissions, student), results, limitMs);
+    const suffix = k === 1 ? "" : `-${k}`;
+    const results = join(dir, `results${suffix}.json`);
+    const html = join(dir, `report${suffix}.html`);
+    const submission = join(config.submissions, student);
+    const outcome = await runGrader(config, submission, { results, html }, limitMs);
     log.push(`== run ${k} of ${config.repeat}: ${outcome.summary}`, outcome.output);
     // A grader killed at the limit may still have written results on its way out: not a grade.
     if (outcome.killed) await Deno.remove(results).catch(() => {});
     const parsed = outcome.killed ? null : await readResults(results);
     if (parsed === null) {
+      lost.push(`run ${k}: ${outcome.summary}`);
       grade.error = outcome.summary;
       continue;
     }
     grade.maxScore = parsed.tests.reduce((sum, t) => sum + t.max_score, 0);
     grade.runs.push(new Map(parsed.tests.map((t) => [t.name, t.score])));
   }
+  // Some runs graded and some did not: as much a change of verdict as a probe's score changing.
   if (grade.runs.length > 0) grade.error = undefined;
+  if (grade.runs.length > 0 && lost.length > 0) grade.lostRuns = lost;
   await Deno.writeTextFile(join(dir, "log.txt"), log.join("\n"));
   return grade;
 }
@@ -131,10 +145,11 @@ export async function gradeStudent(
 async function runGrader(
   config: BatchConfig,
   submission: string,
-  results: string,
+  out: { results: string; html: string },
   limitMs: number,
 ): Promise<{ summary: string; output: string; killed: boolean }> {
-  await Deno.remove(results).catch(() => {});
+  await Deno.remove(out.results).catch(() => {});
+  await Deno.remove(out.html).catch(() => {});
   const args = [
     "run",
     "--allow-all",
@@ -142,7 +157,9 @@ async function runGrader(
     config.assignment,
     submission,
     "--results",
-    results,
+    out.results,
+    "--html",
+    out.html,
     "--seed",
     String(config.seed),
     ...config.only.flatMap((name) => ["--only", name]),
@@ -187,8 +204,8 @@ function csvField(value: string | number): string {
 
 /**
  * Renders grades.csv: one row per student, a column per probe (its score, or
- * `flaky:2/0/2` listing every run's score), the total of the first run, the seed,
- * and a status column (ok, flaky, or why grading failed).
+ * `flaky:2/0/2` listing every run's score), the total of the first run that produced results,
+ * the seed, and a status column (ok, flaky and why, or why grading failed).
  */
 export function gradesCsv(probes: string[], grades: StudentGrade[], seed: number): string {
   const header = ["student", ...probes, "total", "max", "seed", "status"];
@@ -199,7 +216,8 @@ export function gradesCsv(probes: string[], grades: StudentGrade[], seed: number
       flaky.includes(p) ? `flaky:${g.runs.map((r) => r.get(p) ?? 0).join("/")}` : first.get(p) ?? 0
     );
     const total = [...first.values()].reduce((a, b) => a + b, 0);
-    const status = g.error ?? (flaky.length > 0 ? `flaky: ${flaky.join(" ")}` : "ok");
+    const unstable = [...flaky, ...(g.lostRuns ?? [])];
+    const status = g.error ?? (unstable.length > 0 ? `flaky: ${unstable.join("; ")}` : "ok");
     return [g.student, ...cells, total, g.maxScore, seed, status];
   });
   return [header, ...rows].map((row) => row.map(csvField).join(",")).join("\n") + "\n";
@@ -232,7 +250,8 @@ async function pool<T, R>(items: T[], jobs: number, work: (item: T) => Promise<R
 export async function main(argv: string[]): Promise<number> {
   try {
     const config = parseBatchArgs(argv, Deno.env.get("INIT_CWD") || Deno.cwd());
-    const manifest = await loadManifest(join(REPO_ROOT, "autograder", "kits", config.assignment));
+    const kit = await loadKit(join(REPO_ROOT, "autograder", "kits", config.assignment));
+    const selected = selectProbes(kit.probes, config.only); // an unknown --only fails here, once
     const students = listStudents(config.submissions);
     if (students.length === 0) throw new Error(`no submissions in ${config.submissions}`);
     await Deno.mkdir(config.out, { recursive: true });
@@ -240,17 +259,22 @@ export async function main(argv: string[]): Promise<number> {
     let done = 0, failed = 0;
     const tty = Deno.stdout.isTerminal();
     const grades = await pool(students, config.jobs, async (student) => {
-      const limitMs = config.timeoutS ? config.timeoutS * 1000 : manifest.budgetMs + 60_000;
+      const limitMs = config.timeoutS ? config.timeoutS * 1000 : kit.manifest.budgetMs + 60_000;
       const grade = await gradeStudent(config, student, limitMs);
       done++;
       if (grade.error) failed++;
       const line = progressLine(done, students.length, failed, Date.now() - started);
-      if (tty) await Deno.stdout.write(new TextEncoder().encode(`\r${line}`));
+      // On a terminal the bar redraws itself; a student who could not be graded stays above it.
+      const above = grade.error ? `\r\x1b[K${student}: ${grade.error}\n` : "\r";
+      if (tty) await Deno.stdout.write(new TextEncoder().encode(`${above}${line}`));
       else console.log(`${student}: ${grade.error ?? "graded"}  ${line}`);
       return grade;
     });
     if (tty) console.log();
-    const probes = [...new Set(grades.flatMap((g) => g.runs.flatMap((r) => [...r.keys()])))];
+    const probes = selected.map((p) => p.name);
+    // A student who could not be graded still scored 0 out of the assignment's points.
+    const maxScore = selected.reduce((sum, p) => sum + p.points, 0);
+    for (const g of grades) if (g.runs.length === 0) g.maxScore = maxScore;
     await Deno.writeTextFile(
       join(config.out, "grades.csv"),
       gradesCsv(probes, grades, config.seed),

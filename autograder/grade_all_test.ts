@@ -14,7 +14,11 @@ function leftoverRuns(): string[] {
       return [];
     }
   };
-  return [...list(Deno.env.get("TMPDIR") ?? "/tmp"), ...list("/sys/fs/cgroup/pids/course-grader")];
+  return [
+    ...list(Deno.env.get("TMPDIR") ?? "/tmp"),
+    ...list("/sys/fs/cgroup/pids/course-grader"),
+    ...list("/sys/fs/cgroup/memory/course-grader"),
+  ];
 }
 
 Deno.test("flakyProbes names the probes whose score changed between runs", () => {
@@ -30,14 +34,21 @@ Deno.test("gradesCsv flags flaky probes with every run's score, and quotes field
       runs: [new Map([["a", 2], ["b", 1]]), new Map([["a", 2], ["b", 0]])],
       maxScore: 3,
     },
-    { student: 'o"neil, b', runs: [], maxScore: 0, error: "grader killed after 5 s" },
+    { student: 'o"neil, b', runs: [], maxScore: 3, error: "grader killed after 5 s" },
+    {
+      student: "cy",
+      runs: [new Map([["a", 2], ["b", 1]])],
+      maxScore: 3,
+      lostRuns: ["run 2: grader killed after 5 s"],
+    },
   ], 7);
   assert.equal(
     csv,
     [
       "student,a,b,total,max,seed,status",
       "ann,2,flaky:1/0,3,3,7,flaky: b",
-      '"o""neil, b",0,0,0,0,7,grader killed after 5 s',
+      '"o""neil, b",0,0,0,3,7,grader killed after 5 s',
+      "cy,2,1,3,3,7,flaky: run 2: grader killed after 5 s",
       "",
     ].join("\n"),
   );
@@ -101,11 +112,12 @@ Deno.test("grade-all: a batch with a crash and a hang still grades everyone", as
     assert.equal(rows[0], "student,server-all-bytes,client-refused,total,max,seed,status");
     assert.equal(rows[1], "alice,2,1,3,3,11,ok");
     assert.equal(rows[2], "bob,0,0,0,3,11,ok");
-    assert.match(rows[3], /^carol,0,0,0,0,11,grader could not run: .*client\.ts/);
-    assert.equal(rows[4], "dave,0,0,0,0,11,grader killed after 4 s");
+    assert.match(rows[3], /^carol,0,0,0,3,11,grader could not run: .*client\.ts/);
+    assert.equal(rows[4], "dave,0,0,0,3,11,grader killed after 4 s");
     for (const name of ["alice", "bob"]) {
-      await Deno.stat(join(out, name, "results-2.json"));
-      await Deno.stat(join(out, name, "log.txt"));
+      for (const file of ["results.json", "results-2.json", "report.html", "log.txt"]) {
+        await Deno.stat(join(out, name, file));
+      }
     }
     const leftovers = allPids().filter((pid) => {
       try {

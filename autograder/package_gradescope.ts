@@ -7,8 +7,9 @@
  *
  * The zip holds `setup.sh` (installs the pinned Deno through npm and the Debian packages the
  * probes use), `run_autograder` (grades /autograder/submission and always leaves
- * /autograder/results/results.json behind, even when the grader itself fails), and the grader
- * with that one kit: no solutions, no buggy variants, no kit tests. See docs/gradescope.md.
+ * /autograder/results/results.json behind, even when the grader itself fails or hangs), and the
+ * grader with that one kit, hidden probes included: no solutions, no buggy variants, no kit tests.
+ * See docs/gradescope.md.
  *
  * @module
  */
@@ -23,6 +24,14 @@ import { REPO_ROOT } from "./submission.ts";
 /** The Deno that setup.sh installs: the version this repository is tested with. */
 export const DENO_VERSION = "2.9.6";
 
+/**
+ * True when the repository file `path` may go into a Gradescope package. Hidden probes are
+ * staff-only for the student release, but Gradescope is where they run, unseen by students.
+ */
+export function inPackage(path: string): boolean {
+  return /^autograder\/kits\/[^/]+\/hidden_probes\.ts$/.test(path) || !isStaffOnly(path);
+}
+
 /** The repository files a Gradescope package for `assignment` holds. */
 export function packageFiles(assignment: string): string[] {
   const tests = /(^|\/)[^/]*_test\.ts$|^autograder\/fixtures\//;
@@ -32,7 +41,7 @@ export function packageFiles(assignment: string): string[] {
     "deno.lock",
     ...listFiles("shared", [tests]),
     ...listFiles("autograder", [tests, otherKits]),
-  ].filter((path) => !isStaffOnly(path));
+  ].filter(inPackage);
 }
 
 /** setup.sh: Gradescope runs it once, as root, when it builds the autograder image. */
@@ -54,22 +63,33 @@ bash autograder/setup.sh
 `;
 }
 
-/** run_autograder: grades the submission; results.json exists afterwards whatever happens. */
-export function runScript(assignment: string, firstFile: string): string {
+/**
+ * run_autograder: grades the submission; results.json exists afterwards whatever happens. The
+ * grader gets `limitS` seconds (keep Gradescope's own timeout above that): a grader that hangs
+ * is stopped, and the student gets a results.json that says so instead of Gradescope's error.
+ */
+export function runScript(assignment: string, firstFile: string, limitS: number): string {
   return `#!/usr/bin/env bash
 # Gradescope runs this for every submission. Whatever happens, results.json exists afterwards.
 root=\${AUTOGRADER_ROOT:-/autograder}
 results="$root/results/results.json"
 mkdir -p "$root/results"
 rm -f "$results"
-cd "$root/source" || exit 1
-# Students may upload their files inside a folder: grade the folder that holds ${firstFile}.
-found=$(find "$root/submission" -name '${firstFile}' -type f 2>/dev/null | sort | head -n 1)
+cd "$root/source"
+export NO_COLOR=1
+# Students may upload their files inside a folder: grade the shallowest folder that holds
+# ${firstFile} (not, say, an old copy nested deeper).
+found=$(find "$root/submission" -name '${firstFile}' -type f -printf '%d\\t%p\\n' 2>/dev/null |
+  sort -n | head -n 1 | cut -f 2-)
 submission=$(dirname "\${found:-$root/submission/${firstFile}}")
-\${DENO:-deno} run --allow-all autograder/grade.ts ${assignment} "$submission" --sandbox \\
-  --results "$results" 2>&1 | tee "$root/results/grader.log"
+timeout -k 10 ${limitS} \${DENO:-deno} run --allow-all autograder/grade.ts ${assignment} \\
+  "$submission" --sandbox --results "$results" 2>&1 | tee "$root/results/grader.log"
+status=\${PIPESTATUS[0]}
 if [ ! -s "$results" ]; then
   reason=$(grep -v '^\\s*$' "$root/results/grader.log" | tail -n 1 | tr -d '\\000-\\037"\\\\')
+  if [ "$status" = 124 ] || [ "$status" = 137 ]; then
+    reason="it did not finish within ${limitS} s"
+  fi
   printf '{"score": 0, "execution_time": 0, "output": "The grader could not run: %s", "tests": []}\\n' \\
     "\${reason:-no output}" > "$results"
 fi
@@ -94,7 +114,11 @@ export async function buildPackage(assignment: string): Promise<Uint8Array> {
   }
   const text = (s: string) => new TextEncoder().encode(s);
   entries["setup.sh"] = [text(setupScript()), file(0o755)];
-  entries["run_autograder"] = [text(runScript(assignment, manifest.files[0])), file(0o755)];
+  const limitS = Math.ceil(manifest.budgetMs / 1000) + 60; // as grade-all's default --timeout
+  entries["run_autograder"] = [
+    text(runScript(assignment, manifest.files[0], limitS)),
+    file(0o755),
+  ];
   return zipSync(entries, { level: 6, os: 3 });
 }
 

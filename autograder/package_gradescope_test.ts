@@ -3,7 +3,7 @@ import { unzipSync } from "fflate";
 import { dirname, join } from "node:path";
 import { GradescopeResultsSchema } from "./results.ts";
 import { REPO_ROOT } from "./submission.ts";
-import { buildPackage, packageFiles } from "./package_gradescope.ts";
+import { buildPackage, inPackage, packageFiles, runScript } from "./package_gradescope.ts";
 
 Deno.test("the Gradescope package holds the grader and one kit, and nothing staff-only", () => {
   const files = packageFiles("01-echo");
@@ -21,6 +21,10 @@ Deno.test("the Gradescope package holds the grader and one kit, and nothing staf
     /^solutions\/|variants\/|alternatives\/|_test\.ts$|fixtures\//.test(f)
   );
   assert.deepEqual(leaks, []);
+  // Hidden probes run on Gradescope (no kit has any yet, so check the rule itself).
+  assert.ok(inPackage("autograder/kits/01-echo/hidden_probes.ts"));
+  assert.ok(!inPackage("autograder/kits/01-echo/variants/x/server.ts"));
+  assert.ok(!inPackage("solutions/01-echo/server.ts"));
 });
 
 /** Unpacks the package into `<root>/source` as Gradescope does. */
@@ -75,6 +79,32 @@ Deno.test("run_autograder writes results.json even when the grader cannot run", 
     );
     assert.equal(results.score, 0);
     assert.match(results.output, /^The grader could not run: grade: Missing files/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("run_autograder writes results.json when the grader hangs", async () => {
+  const root = await Deno.makeTempDir({ prefix: "gradescope-test-" });
+  try {
+    await Deno.mkdir(join(root, "source"));
+    await Deno.mkdir(join(root, "submission"));
+    const script = join(root, "source", "run_autograder");
+    await Deno.writeTextFile(script, runScript("01-echo", "server.ts", 1));
+    const hang = join(root, "hang.sh"); // stands in for a grader that never finishes
+    await Deno.writeTextFile(hang, "#!/bin/sh\nexec sleep 60\n");
+    await Deno.chmod(hang, 0o755);
+    const { code } = await new Deno.Command("bash", {
+      args: [script],
+      env: { AUTOGRADER_ROOT: root, DENO: hang },
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    assert.equal(code, 0);
+    const results = GradescopeResultsSchema.parse(
+      JSON.parse(await Deno.readTextFile(join(root, "results", "results.json"))),
+    );
+    assert.equal(results.output, "The grader could not run: it did not finish within 1 s");
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -82,6 +82,21 @@ export interface ServerOptions {
   env?: Record<string, string>;
   /** How long to wait for the port to accept connections; defaults to 10 s. */
   readyMs?: number;
+  /**
+   * Run the server with no capabilities, as the sandbox does, even when the grader runs as root
+   * outside it: the server and everything it starts lose CAP_DAC_OVERRIDE and
+   * CAP_DAC_READ_SEARCH among the rest, so file permissions apply to them (a mode-000 file is
+   * unreadable). Needs util-linux `setpriv`; without it the server runs as usual, so a probe
+   * that depends on this checks CapEff in /proc/<pid>/status.
+   */
+  dropCapabilities?: boolean;
+  /**
+   * In the sandbox, keep it up until every process the server started has exited, not only the
+   * server. By default the sandbox (a pid namespace) ends with the server and kills whatever the
+   * server left running, so a probe would never see such leftovers in /proc, as it does outside
+   * the sandbox. The harness still stops them all when the probe ends.
+   */
+  keepLeftovers?: boolean;
 }
 
 /** Options for {@link ProbeContext.runProgram}. */

@@ -226,14 +226,18 @@ export function listeningPorts(): Set<number> {
  * `port`: seen from a server listening on `port`, the connections its clients have open to it.
  */
 export function establishedTo(port: number): number {
-  let n = 0;
+  // A read of /proc/net/tcp is no snapshot: while other sockets come and go, the kernel can list
+  // one connection twice across read() calls. Count each (local, remote) pair once.
+  const seen = new Set<string>();
   for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     const text = readOrNull(file);
     if (text === null) continue;
     for (const line of text.split("\n").slice(1)) {
       const f = line.trim().split(/\s+/);
-      if (f.length >= 4 && f[3] === "01" && parseInt(f[1].split(":")[1], 16) === port) n++;
+      if (f.length >= 4 && f[3] === "01" && parseInt(f[1].split(":")[1], 16) === port) {
+        seen.add(`${f[1]} ${f[2]}`);
+      }
     }
   }
-  return n;
+  return seen.size;
 }

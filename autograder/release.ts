@@ -31,8 +31,18 @@ const TOP = [
   ".gitignore",
 ];
 
-/** Staff documents and tools with no use to a student. */
-const STAFF_DOCS = [/^docs\/gradescope\.md$/, /^docs\/release\//];
+/**
+ * Staff documents and tools with no use to a student: packaging, releasing, and the sandbox's
+ * hostile tests (which need root to run, and so would fail `deno task test` in a Codespace).
+ */
+const STAFF_FILES = [
+  /^docs\/gradescope\.md$/,
+  /^docs\/release\//,
+  /^docs\/benchmark\.md$/,
+  /^autograder\/(bundle|release|package_gradescope|kit_testing)\.ts$/,
+  /^autograder\/sandbox_test\.ts$/,
+  /^autograder\/fixtures\/hostile\//,
+];
 
 /** A test that reads staff-only files (solutions, variants) cannot run in a release. */
 function needsStaffFiles(path: string): boolean {
@@ -46,10 +56,14 @@ function needsStaffFiles(path: string): boolean {
   return /solutions\/|\/variants\/|\/alternatives\//.test(text);
 }
 
+/** True when the repository file `path` belongs in a student release. */
+export function inRelease(path: string): boolean {
+  return !STAFF_FILES.some((re) => re.test(path)) && !isStaffOnly(path) && !needsStaffFiles(path);
+}
+
 /** The repository files a student release holds. */
 export function releaseFiles(): string[] {
-  return TOP.flatMap((top) => listFiles(top, STAFF_DOCS))
-    .filter((path) => !isStaffOnly(path) && !needsStaffFiles(path));
+  return TOP.flatMap((top) => listFiles(top)).filter(inRelease);
 }
 
 /** The release README: the template with a table of the assignments, from their manifests. */
@@ -63,8 +77,8 @@ export async function releaseReadme(): Promise<string> {
   return template.replace(/<!-- assignments:.*-->\n/, rows.join("\n") + "\n");
 }
 
-/** Tasks of the staff repository that a release cannot run: it has no solutions to measure. */
-const STAFF_TASKS = ["bench"];
+/** Tasks of the staff repository that a release cannot run (no solutions, no staff tools). */
+const STAFF_TASKS = ["bench", "release", "package-gradescope"];
 
 async function dropStaffTasks(path: string): Promise<void> {
   const config = JSON.parse(await Deno.readTextFile(path));

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { listFiles } from "./bundle.ts";
-import { writeRelease } from "./release.ts";
+import { inRelease, writeRelease } from "./release.ts";
 import { REPO_ROOT } from "./submission.ts";
 
 /** Per solution file, its lines that no starter shares: the answers themselves. */
@@ -40,6 +40,14 @@ Deno.test("the student release holds no solution, variant, hidden probe or kit t
       const leaked = leakedSolutions(await Deno.readTextFile(join(out, file)), solutions);
       assert.deepEqual(leaked, [], `${file} holds much of a solution`);
     }
+    for (const hidden of ["autograder/kits/01-echo/hidden_probes.ts", "solutions/01-echo/x.ts"]) {
+      assert.equal(inRelease(hidden), false, hidden); // no kit has hidden probes yet
+    }
+    const tasks = Object.keys(JSON.parse(await Deno.readTextFile(join(out, "deno.json"))).tasks);
+    assert.deepEqual(
+      tasks.filter((t) => ["bench", "release", "package-gradescope"].includes(t)),
+      [],
+    );
     const readme = await Deno.readTextFile(join(out, "README.md"));
     assert.match(readme, /\[01-echo\]\(assignments\/01-echo\/README\.md\)/);
     assert.doesNotMatch(readme, /solutions\//);
@@ -66,4 +74,17 @@ Deno.test("in the release, the grader grades the student's starter", async () =>
   } finally {
     await Deno.remove(out, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "a probe in a kit's public probes.ts is never hidden: hidden ones go in hidden_probes.ts",
+  sanitizeResources: false, // the probes load libc through the course library, once per process
+  async fn() {
+    for (const kit of listFiles("autograder/kits").filter((f) => f.endsWith("/probes.ts"))) {
+      const { probes } = await import(join(REPO_ROOT, kit));
+      const hidden = (probes as { name: string; visibility: string }[])
+        .filter((p) => p.visibility === "hidden").map((p) => p.name);
+      assert.deepEqual(hidden, [], `${kit} ships to students`);
+    }
+  },
 });

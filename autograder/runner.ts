@@ -83,6 +83,12 @@ export interface RunOptions extends RunHooks {
   readyMs?: number;
   /** Runs the student's processes in the sandbox (sandbox.ts). */
   sandbox?: boolean;
+  /**
+   * Stops the run: no further probe starts, the running one is cut short (its context's signal
+   * aborts and the harness stops waiting for it), and once the run has cleaned up (student
+   * processes, sandbox, staged files), runKit throws the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 const ProbeShape = z.object({
@@ -167,14 +173,23 @@ function hashName(name: string): number {
 export async function runKit(options: RunOptions): Promise<RunResult> {
   const kit = await loadKit(options.kitDir);
   const probes = selectProbes(kit.probes, options.only);
-  if (!options.sandbox) {
-    const submission = await stageSubmission(kit.manifest, options.submissionDir);
-    return await withCleanup(
-      () => submission.remove(),
-      () => runProbes(kit, probes, submission, options),
-    );
-  }
-  return await inRunDirectory(async (runDir) => {
+  const run = options.sandbox
+    ? await runSandboxed(kit, probes, options)
+    : await stageAndRun(kit, probes, options);
+  options.signal?.throwIfAborted();
+  return run;
+}
+
+async function stageAndRun(kit: Kit, probes: Probe[], options: RunOptions): Promise<RunResult> {
+  const submission = await stageSubmission(kit.manifest, options.submissionDir);
+  return await withCleanup(
+    () => submission.remove(),
+    () => runProbes(kit, probes, submission, options),
+  );
+}
+
+function runSandboxed(kit: Kit, probes: Probe[], options: RunOptions): Promise<RunResult> {
+  return inRunDirectory(async (runDir) => {
     const sandbox = openSandbox(basename(runDir), { ...DEFAULT_LIMITS, ...kit.manifest.limits });
     return await withCleanup(() => sandbox.close(), async () => {
       const submission = await stageSubmission(kit.manifest, options.submissionDir);
@@ -249,8 +264,10 @@ async function runProbes(
     probes: probes.length,
   });
   for (const probe of probes) {
+    if (options.signal?.aborted) break;
     options.onStart?.(probe);
-    const env = { seed, submission, budgetEnd, readyMs: options.readyMs, notes, jail };
+    const { readyMs, signal: stop } = options;
+    const env = { seed, submission, budgetEnd, readyMs, notes, jail, stop };
     const result = await runProbe(probe, env);
     results.push(result);
     options.onResult?.(result);
@@ -276,16 +293,26 @@ interface ProbeEnv {
   readyMs?: number;
   notes: string[];
   jail?: Jail;
+  /** The run's signal: when it aborts, the probe is cut short. */
+  stop?: AbortSignal;
 }
 
 const DEADLINE = Symbol("deadline");
+const STOPPED = Symbol("stopped");
 
 /** Runs one probe under min(its deadline, the remaining budget); never throws. */
 export async function runProbe(probe: Probe, env: ProbeEnv): Promise<ProbeResult> {
   const left = env.budgetEnd - Date.now();
   if (left <= 0) return resultOf(probe, fail("run budget exhausted"), 0);
+  if (env.stop?.aborted) return resultOf(probe, fail("grading was stopped"), 0);
   const limit = Math.min(probe.deadlineMs, left);
   const controller = new AbortController();
+  // Stopping the run aborts the probe: its waits on the context's signal end, and so does ours.
+  const stop = () => controller.abort();
+  env.stop?.addEventListener("abort", stop, { once: true });
+  const stopped = new Promise<typeof STOPPED>((resolve) => {
+    controller.signal.addEventListener("abort", () => resolve(STOPPED), { once: true });
+  });
   const h = createContext({
     signal: controller.signal,
     seed: env.seed,
@@ -297,14 +324,16 @@ export async function runProbe(probe: Probe, env: ProbeEnv): Promise<ProbeResult
   const recorder = startTrace(); // the current trace: tcp.ts and the context record into it
   const started = performance.now();
   const running = Promise.resolve().then(() => probe.run(h.context)).then(checkVerdict, thrown);
-  const outcome = await within(running, limit, DEADLINE);
+  const outcome = await within(Promise.race([running, stopped]), limit, DEADLINE);
+  env.stop?.removeEventListener("abort", stop);
   let verdict: Verdict;
   if (outcome === DEADLINE) {
     controller.abort();
     verdict = limit < probe.deadlineMs
       ? fail(`run budget exhausted after ${(limit / 1000).toFixed(1)} s`)
       : fail(`did not finish within ${probe.deadlineMs / 1000} s (deadline)`);
-  } else verdict = outcome;
+  } else if (outcome === STOPPED) verdict = fail("grading was stopped before the probe finished");
+  else verdict = outcome;
   const ms = performance.now() - started;
   for (const note of await h.cleanup()) env.notes.push(`${probe.name}: ${note}`);
   const output = h.serverOutput();

@@ -2,10 +2,11 @@
  * The sandbox for untrusted submissions. Their code runs with --allow-ffi, so Deno's permissions
  * contain nothing; the operating system has to. Each student process runs:
  *
- * - in a memory and a pids cgroup of the run (a memory hog or a fork bomb hits the cgroup's
- *   limit, not the machine), whose processes are all killed when the run ends;
- * - under bubblewrap: its own pid namespace (a daemon that double-forks out of its process
- *   group still dies with the sandbox), and a file system that shows only the system
+ * - in the run's cgroups (cgroups.ts, v1 or v2: a memory hog or a fork bomb hits their limits,
+ *   not the machine), whose processes are all killed when the run ends;
+ * - under bubblewrap, with no capabilities even when the grader runs as root: its own pid
+ *   namespace (a daemon that double-forks out of its process group still dies with the
+ *   sandbox), and a file system that shows only the system
  *   directories, Deno, the course library and the run's own directory, read-only, plus a
  *   size-limited scratch /tmp that vanishes with it (no solutions, no hidden probes, no other
  *   student's work);
@@ -20,7 +21,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { joinCommand, openCgroups, type RunCgroups } from "./cgroups.ts";
 import { allPids, processTree } from "./proc.ts";
 
 /** The limits one run's student processes live under. */
@@ -64,8 +65,6 @@ export interface Sandbox {
   close(): Promise<void>;
 }
 
-const CGROUP_ROOT = "/sys/fs/cgroup";
-
 /** True when `cmd args` runs and exits 0. */
 function works(cmd: string, args: string[]): boolean {
   try {
@@ -75,63 +74,15 @@ function works(cmd: string, args: string[]): boolean {
   }
 }
 
-function createCgroups(name: string, limits: SandboxLimits): string[] | null {
-  const memory = join(CGROUP_ROOT, "memory", "course-grader", name);
-  const pids = join(CGROUP_ROOT, "pids", "course-grader", name);
-  try {
-    Deno.mkdirSync(memory, { recursive: true });
-    Deno.mkdirSync(pids, { recursive: true });
-    Deno.writeTextFileSync(join(memory, "memory.limit_in_bytes"), String(limits.memoryBytes));
-    Deno.writeTextFileSync(join(pids, "pids.max"), String(limits.pids));
-    return [memory, pids];
-  } catch {
-    for (const dir of [memory, pids]) {
-      try {
-        Deno.removeSync(dir);
-      } catch {
-        // never made
-      }
-    }
-    return null;
-  }
-}
-
-function cgroupPids(dir: string): number[] {
-  try {
-    return Deno.readTextFileSync(join(dir, "cgroup.procs")).trim().split("\n").filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
-
-async function emptyAndRemove(dirs: string[]): Promise<void> {
-  for (let i = 0; i < 50; i++) {
-    const left = dirs.flatMap(cgroupPids);
-    if (left.length === 0) break;
-    for (const pid of left) {
-      try {
-        Deno.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  for (const dir of dirs) {
-    try {
-      Deno.removeSync(dir);
-    } catch {
-      // still busy or already gone: the kernel frees it with its last process
-    }
-  }
-}
-
 function bwrapArgs(o: { cwd: string; visible: string[] }, limits: SandboxLimits): string[] {
   const system = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc"];
   const deno = Deno.execPath();
   return [
     "--die-with-parent",
+    // Run as root (as cgroups need), bubblewrap keeps every capability: the student could then
+    // mknod the disk and mount it, solutions and all. Inside, it needs none.
+    "--cap-drop",
+    "ALL",
     "--unshare-pid",
     "--unshare-ipc",
     "--unshare-uts",
@@ -189,14 +140,21 @@ export function openSandbox(name: string, limits: SandboxLimits = DEFAULT_LIMITS
   }
   const prlimit = works("prlimit", ["--nofile=64", "true"]);
   if (!prlimit) notes.push("sandbox: prlimit is missing: no CPU, open-file or file-size limits");
-  const cgroups = createCgroups(name, limits);
-  if (cgroups === null) {
-    notes.push("sandbox: cgroups are not writable here: no memory or process-count limit");
+  let cgroups: RunCgroups | null = null;
+  try {
+    cgroups = openCgroups(name, limits);
+  } catch (e) {
+    const why = (e as Error).message;
+    notes.push(`sandbox: cgroups are not writable here: no memory or process-count limit (${why})`);
   }
   const deno = Deno.realPathSync(Deno.execPath());
+  let closed = false;
   return {
     notes,
     wrap(cmd, args, o) {
+      // A probe that goes on after its run was stopped (it may ignore the abort) must not start a
+      // process in cgroups being removed: it would keep them busy, and nobody would remove them.
+      if (closed) throw new Error("Cannot start a student process: the sandbox is closed");
       const inner = [
         ...(bwrap ? ["bwrap", ...bwrapArgs(o, limits)] : []),
         ...(prlimit ? prlimitArgs(limits) : []),
@@ -204,9 +162,7 @@ export function openSandbox(name: string, limits: SandboxLimits = DEFAULT_LIMITS
         ...args,
       ];
       if (cgroups === null) return { cmd: inner[0], args: inner.slice(1) };
-      // Join the run's cgroups first: everything the student starts inherits them.
-      const join = cgroups.map((dir) => `echo $$ > '${dir}/cgroup.procs'`).join(" && ");
-      return { cmd: "/bin/sh", args: ["-c", `${join} && exec "$@"`, "sandbox", ...inner] };
+      return joinCommand(cgroups.dirs, inner);
     },
     mainPid(wrapperPid) {
       for (const pid of processTree(wrapperPid)) {
@@ -219,7 +175,8 @@ export function openSandbox(name: string, limits: SandboxLimits = DEFAULT_LIMITS
       return null;
     },
     async close() {
-      if (cgroups !== null) await emptyAndRemove(cgroups);
+      closed = true;
+      await cgroups?.close();
     },
   };
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { CGROUP_ROOT, PARENT } from "./cgroups.ts";
 import { cappedText, startChild, within } from "./process.ts";
 import { openSandbox, type Sandbox, type SandboxLimits } from "./sandbox.ts";
 import { REPO_ROOT } from "./submission.ts";
@@ -29,31 +30,41 @@ async function runHostile(sandbox: Sandbox, script: string, args: string[] = [],
 
 function withSandbox(name: string, fn: (sandbox: Sandbox) => Promise<void>) {
   Deno.test(`sandbox: ${name}`, async () => {
-    const sandbox = openSandbox(`test-${Deno.pid}-${name.replaceAll(" ", "-")}`, limits);
+    const run = `test-${Deno.pid}-${name.replaceAll(" ", "-")}`;
+    const sandbox = openSandbox(run, limits);
     try {
       assert.deepEqual(sandbox.notes, [], "this machine provides every mechanism (CI is root)");
       await fn(sandbox);
     } finally {
       await sandbox.close();
     }
+    // v2's course-grader/<run>, or v1's memory/course-grader/<run> and pids/course-grader/<run>
+    for (const hierarchy of ["", "memory", "pids"]) {
+      const dir = join(CGROUP_ROOT, hierarchy, PARENT, run);
+      await assert.rejects(Deno.stat(dir), Deno.errors.NotFound, `${dir} is removed`);
+    }
   });
 }
 
 withSandbox("a fork bomb hits the process limit and leaves nothing behind", async (sandbox) => {
-  await runHostile(sandbox, "fork_bomb.ts", [], 3_000); // it may also die of the limit itself
+  const { output } = await runHostile(sandbox, "fork_bomb.ts", [], 3_000); // it may die of it
+  assert.match(output, /Cannot fork|Resource temporarily unavailable/, "it hit the limit");
   await sandbox.close();
   const { processesMatching } = await import("./sandbox.ts");
   assert.deepEqual(processesMatching("f & f & wait"), []);
 });
 
 withSandbox("a memory hog is killed at the memory limit", async (sandbox) => {
-  const { status } = await runHostile(sandbox, "memory_hog.ts");
-  assert.ok(status !== null && !status.success, "it died instead of eating the machine");
+  const { status, output } = await runHostile(sandbox, "memory_hog.ts");
+  // Killed by the cgroup's OOM killer (bubblewrap's init reports SIGKILL as 128 + 9), not dead
+  // of anything else, such as failing to start.
+  const killed = status?.signal === "SIGKILL" || status?.code === 128 + 9;
+  assert.ok(killed, `status ${JSON.stringify(status)}: ${output}`);
 });
 
 withSandbox("a double-forked daemon dies with the sandbox", async (sandbox) => {
-  const { status } = await runHostile(sandbox, "daemon.ts");
-  assert.ok(status !== null);
+  const { status, output } = await runHostile(sandbox, "daemon.ts");
+  assert.equal(status?.code, 0, `it started its daemon and exited: ${output}`);
   const daemons = (await sleepers()).length;
   assert.equal(daemons, 0, "no `sleep 1000` survives");
 });
@@ -73,6 +84,23 @@ withSandbox("a submission cannot read the solutions", async (sandbox) => {
   const { stdout } = await runHostile(sandbox, "read_solutions.ts", [target]);
   assert.deepEqual(JSON.parse(stdout), { error: "NotFound" });
 });
+
+withSandbox(
+  "a submission has no capabilities: it cannot mount the disk or make devices",
+  async (sandbox) => {
+    const { cmd, args } = sandbox.wrap(
+      "/bin/sh",
+      ["-c", "grep CapEff /proc/self/status; mount -t tmpfs none /tmp || echo no-mount"],
+      { cwd: hostile, visible: [] },
+    );
+    const child = startChild(cmd, args, { cwd: hostile });
+    await within(child.status, 10_000, null);
+    await child.stop(200);
+    const output = cappedText(child.combined);
+    assert.match(output, /CapEff:\s+0+\n/, output);
+    assert.match(output, /no-mount/, output);
+  },
+);
 
 /** `sleep 1000` processes: what the daemon fixture leaves when it escapes. */
 async function sleepers(): Promise<number[]> {
@@ -100,3 +128,29 @@ Deno.test("sandboxed grading: the server runs, and what escaped its group dies w
   }
   assert.deepEqual(processesMatching("sleep\u00001000"), []);
 });
+
+const stubborn: [string, boolean][] = [
+  ["ignores_sigterm", true],
+  ["floods", true],
+  ["never_listens", false],
+];
+for (const [fixture, passes] of stubborn) {
+  Deno.test(`sandboxed grading: ${fixture} is graded, stopped, and leaves nothing running`, async () => {
+    const { runKit } = await import("./runner.ts");
+    const { processesMatching } = await import("./sandbox.ts");
+    const fixtures = join(REPO_ROOT, "autograder", "fixtures");
+    let runDir = ""; // the run's own directory: every student process has it in its command line
+    const r = await runKit({
+      kitDir: join(fixtures, "kit"),
+      submissionDir: join(fixtures, fixture),
+      only: ["connects"],
+      seed: 1,
+      sandbox: true,
+      readyMs: 800,
+      onStart: () => runDir = Deno.env.get("TMPDIR") ?? "",
+    });
+    assert.equal(r.probes[0].passed, passes, r.probes[0].message);
+    assert.match(runDir, /grade-run-/);
+    assert.deepEqual(processesMatching(runDir), []);
+  });
+}

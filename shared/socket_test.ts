@@ -132,6 +132,37 @@ Deno.test("write after the peer closed throws EPIPE instead of killing the proce
   }
 });
 
+Deno.test("EPIPE even with SIGPIPE at its default action, which would kill the process", async () => {
+  // Deno itself ignores SIGPIPE, so the test above passes even without MSG_NOSIGNAL. A child
+  // process puts SIGPIPE back to SIG_DFL: a write(2) to the gone peer would then kill it.
+  const url = (file: string) => JSON.stringify(new URL(file, import.meta.url).href);
+  const script = `
+    import { accept, close, connectTcp, getsockname, listenTcp, write } from ${url("./socket.ts")};
+    import { poll } from ${url("./poll.ts")};
+    import { POLLERR, POLLHUP, POLLIN } from ${url("./constants.ts")};
+    const libc = Deno.dlopen("libc.so.6", { signal: { parameters: ["i32", "pointer"], result: "pointer" } });
+    libc.symbols.signal(13, null); // SIGPIPE: SIG_DFL
+    const listener = listenTcp({ port: 0 });
+    const client = connectTcp(getsockname(listener));
+    close(accept(listener));
+    write(client, new Uint8Array(10)); // the gone peer answers with a reset
+    const ready = [{ fd: client, events: POLLIN, revents: 0 }];
+    for (let i = 0; i < 10 && !(ready[0].revents & (POLLERR | POLLHUP)); i++) poll(ready, 500);
+    try {
+      write(client, new Uint8Array(10));
+      console.log("no error");
+    } catch (err) {
+      console.log(err.code);
+    }
+  `;
+  const { code, signal, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", script],
+  }).output();
+  assert.equal(signal, null, `the child died of ${signal}`);
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  assert.equal(new TextDecoder().decode(stdout).trim(), "EPIPE");
+});
+
 Deno.test("getsockname shows the ephemeral port; getpeername matches it", () => {
   using p = tcpPair();
   const local = getsockname(p.listener);

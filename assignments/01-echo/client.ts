@@ -8,6 +8,7 @@
  * @module
  */
 import {
+  addressFamily,
   poll,
   POLLERR,
   POLLHUP,
@@ -35,7 +36,9 @@ function parseTarget(args: string[]): { host: string; port: number } | string {
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       return `bad --port ${values.port}: expected a number from 1 to 65535`;
     }
-    return { host: values.host ?? "127.0.0.1", port };
+    const host = values.host ?? "127.0.0.1";
+    addressFamily(host); // an IP address or localhost: a name gets one clear line, not a trace
+    return { host, port };
   } catch (err) {
     return (err as Error).message;
   }
@@ -51,7 +54,7 @@ function openConnection(target: { host: string; port: number }): number {
 /** Sends what it can of `unsent` and returns the bytes still to send. */
 function sendSome(sock: number, unsent: Uint8Array): Uint8Array {
   // One write on a non-blocking socket sends what fits now: keep the rest.
-  return todo(`sendSome(${sock}, ${unsent.length} bytes): README.md §4 Short counts`);
+  return todo(`sendSome(${sock}, ${unsent.length} bytes): README.md §8 The client`);
 }
 
 /** Tells the server we have nothing more to send; its replies can still arrive. */

@@ -47,6 +47,8 @@ const WORKER = fileURLToPath(new URL("./worker.ts", import.meta.url));
 const children = new Set<Deno.ChildProcess>();
 let stopping = false; // set by shutdown(), read by runPool's replacements
 
+const USAGE = "server.ts --port P --root DIR [--max-children N] [--prefork N [--requests M]]";
+
 /** Reads the command line; returns an error line instead of throwing. */
 function parseOptions(args: string[]): Options | string {
   const spec = { type: "string" } as const;
@@ -57,7 +59,7 @@ function parseOptions(args: string[]): Options | string {
       options: { port: spec, root: spec, "max-children": spec, prefork: spec, requests: spec },
     }));
   } catch (err) {
-    return (err as Error).message;
+    return (err as Error).message.split("\n")[0]; // parseArgs may explain over several lines
   }
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 1 || port > 65535) return `bad --port ${values.port}`;
@@ -145,7 +147,7 @@ async function shutdown(): Promise<void> {
 function main(): void {
   const options = parseOptions(Deno.args);
   if (typeof options === "string") {
-    console.error(`server: ${options} (usage: server.ts --port P --root DIR [--max-children N])`);
+    console.error(`server: ${options} (usage: ${USAGE})`);
     Deno.exit(2);
   }
   try {

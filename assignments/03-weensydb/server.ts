@@ -1,7 +1,8 @@
 /**
  * 03-weensydb starter server, main thread: accepts connections and gives each one its own
- * Worker (a thread). A cap of `--max-threads` at a time is yours to add (README.md §9). The database is a hash table in shared
- * memory that every Worker sees; worker.ts serves one client and does all the locking.
+ * Worker (a thread). A cap of `--max-threads` at a time is yours to add (README.md §9). The
+ * database is a hash table in shared memory that every Worker sees; worker.ts serves one client
+ * and does all the locking.
  *
  *     deno run --allow-all server.ts --port 7000 [--max-threads 32]
  *

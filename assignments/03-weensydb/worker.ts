@@ -61,7 +61,11 @@ function get(key: Uint8Array): { value: Uint8Array; id: number } | null {
   return todo(`get(): lock ${locks.nameOf(table.bucketOf(key))}, find, copy: README.md §5`);
 }
 
-/** SET: stores a copy of `value` under `key` (inserting the item if needed); the item's id. */
+/**
+ * SET: stores a copy of `value` under `key` (inserting the item if needed); the item's id.
+ * `setValue` throws RangeError when the table's memory is full (the caller answers SERVER_ERROR):
+ * then nothing may be stored, so remove an item you have just inserted before letting it go on.
+ */
 function set(key: Uint8Array, value: Uint8Array): number {
   const where = locks.nameOf(table.bucketOf(key));
   return todo(`set(): lock ${where}, find or insert, setValue (${value.length} bytes): §5`);

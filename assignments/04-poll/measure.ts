@@ -77,8 +77,25 @@ function measure(n: number, calls: number, ready: number, idle: number): number[
   }
 }
 
+/** Reads `[--calls N]`: calls timed per size (null: the defaults), or an error line. */
+function parseCalls(args: string[]): number | null | string {
+  try {
+    const { values } = parseArgs({ args, options: { calls: { type: "string" } } });
+    if (values.calls === undefined) return null;
+    const calls = Number(values.calls);
+    if (Number.isInteger(calls) && calls > 0) return calls;
+    return `bad --calls ${values.calls}: expected a whole number above 0`;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
 function main(): void {
-  const { values } = parseArgs({ args: Deno.args, options: { calls: { type: "string" } } });
+  const calls = parseCalls(Deno.args);
+  if (typeof calls === "string") {
+    console.error(`measure: ${calls} (usage: measure.ts [--calls N])`);
+    Deno.exit(2);
+  }
   const listener = listenTcp({ host: "127.0.0.1", port: 0 });
   const [idlePeer, readyPeer] = [
     connectTcp(getsockname(listener)),
@@ -89,8 +106,8 @@ function main(): void {
   console.log("| watched fds | poll() | poll(2) only | epoll_wait() |");
   console.log("| ----------: | -----: | -----------: | -----------: |");
   for (const n of SIZES) {
-    const calls = Number(values.calls ?? (n >= 10_000 ? 300 : 20_000));
-    const us = measure(n, calls, ready, idle).map((t) => `${t.toFixed(1)} µs`);
+    const perSize = calls ?? (n >= 10_000 ? 300 : 20_000);
+    const us = measure(n, perSize, ready, idle).map((t) => `${t.toFixed(1)} µs`);
     console.log(`| ${n.toLocaleString("en")} | ${us.join(" | ")} |`);
   }
   [idle, ready, idlePeer, readyPeer, listener].forEach(close);

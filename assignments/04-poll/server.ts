@@ -1,9 +1,10 @@
 // deno-lint-ignore-file no-unused-vars -- the imports and helpers the todo()s will need
 /**
- * 04-poll starter: WeensyDB served by one thread. Fill in each `todo(...)`; README.md says how. Every socket is non-blocking; the only place
- * the program waits is `poll()` or `epoll_wait()`, which say which sockets are ready. Each
- * connection is a small state machine with an input buffer (bytes read but not yet a whole
- * command) and an output buffer (replies not yet taken by the kernel).
+ * 04-poll starter: WeensyDB served by one thread. Fill in each `todo(...)`; README.md says how.
+ * Every socket is non-blocking; the only place the program waits is `poll()` or `epoll_wait()`,
+ * which say which sockets are ready. Each connection is a small state machine with an input
+ * buffer (bytes read but not yet a whole command) and an output buffer (replies not yet taken by
+ * the kernel).
  *
  *     deno run --allow-all server.ts --port 7000 [--engine poll|epoll]
  *

@@ -43,16 +43,26 @@ export function encodeLine(line: string): Uint8Array {
   return encoder.encode(line + "\r\n");
 }
 
+/**
+ * Up to `max` bytes of a reply as ASCII text, for a report: as they are when every one is ASCII
+ * (the report escapes CR, LF and other control bytes itself), else in hex. A report shows the
+ * UTF-8 bytes of a string, so a byte over 0x7f passed through as a character would show as two.
+ */
+function preview(bytes: Uint8Array, max = 40): string {
+  const head = bytes.subarray(0, max);
+  const more = bytes.length > max ? "..." : "";
+  if (head.every((b) => b < 0x80)) return `"${latin1(head)}${more}"`;
+  return `hex ${[...head].map((b) => b.toString(16).padStart(2, "0")).join(" ")}${more}`;
+}
+
 /** A reply shown to a student: the kind, and the value or line when there is one. */
 export function showReply(reply: Reply): string {
   switch (reply.kind) {
     case "value":
-      return `VALUE ${reply.key} (${reply.value.length} bytes: "${
-        latin1(reply.value.subarray(0, 40))
-      }${reply.value.length > 40 ? "…" : ""}")`;
+      return `VALUE ${reply.key} (${reply.value.length} bytes: ${preview(reply.value)})`;
     case "server_error":
     case "garbage":
-      return JSON.stringify(reply.line);
+      return preview(Uint8Array.from(reply.line, (c) => c.charCodeAt(0)), 200);
     case "timeout":
       return `no complete reply in time (had ${reply.partial.length} bytes of one)`;
     case "closed":
@@ -83,6 +93,11 @@ export class KvClient {
     return new KvClient(conn);
   }
 
+  /** The port of this end of the connection (to find it in /proc/net/tcp). */
+  get localPort(): number {
+    return this.#conn.localAddr.port;
+  }
+
   /** Sends raw bytes (a whole pipelined batch, a partial line, ...). */
   async send(bytes: Uint8Array | string): Promise<void> {
     const data = typeof bytes === "string" ? encoder.encode(bytes) : bytes;
@@ -109,8 +124,9 @@ export class KvClient {
       if (!(tail instanceof Uint8Array)) return this.#missing(tail, start);
       const end = await this.#line(deadline);
       if (typeof end !== "object") return this.#missing(end, start);
-      if (latin1(tail.subarray(n)) !== "\r\n" || end.line !== "END") {
-        return { kind: "garbage", line: `${header}\\r\\n… then ${JSON.stringify(end.line)}` };
+      const after = latin1(tail.subarray(n)); // CRLF, then the line END
+      if (after !== "\r\n" || end.line !== "END") {
+        return { kind: "garbage", line: `${header}\r\n(${n} bytes of value)${after}${end.line}` };
       }
       return { kind: "value", key: value[1], value: tail.subarray(0, n) };
     }
@@ -129,12 +145,6 @@ export class KvClient {
   /** Half-closes: the server reads end of file. */
   async closeWrite(): Promise<void> {
     await this.#conn.closeWrite();
-  }
-
-  /** True when the server closed its side within `ms` (reads end of file, no more bytes). */
-  async closedWithin(ms: number): Promise<boolean> {
-    const more = await this.#fill(Date.now() + ms);
-    return more === "eof";
   }
 
   #missing(why: "timeout" | "eof", start: Uint8Array): Reply {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { encodeSet, KvClient, latin1 } from "./client.ts";
+import { failVerdict } from "../context.ts";
+import { encodeSet, KvClient, latin1, showReply } from "./client.ts";
 import { matches } from "./protocol_probes.ts";
 
 /** A fake server that writes `script` to the first client, in pieces, then waits for it to go. */
@@ -63,4 +64,19 @@ Deno.test("client: encodes SET with its exact byte count; matches ignores ids", 
   assert.ok(matches({ kind: "value", key: "k", value: enc("x") }, { kind: "value", value: "x" }));
   assert.ok(!matches({ kind: "value", key: "k", value: enc("x") }, { kind: "value", value: "y" }));
   assert.ok(!matches({ kind: "end" }, { kind: "stored" }));
+});
+
+Deno.test("client: a reply shown in a report is ASCII; bytes over 0x7f in hex", () => {
+  const shown = [
+    showReply({ kind: "value", key: "k", value: enc("a\r\nb".repeat(20)) }),
+    showReply({ kind: "value", key: "k", value: Uint8Array.of(0, 0xff, 0x41) }),
+    showReply({ kind: "garbage", line: "\xe9t\xe9" }),
+  ];
+  assert.deepEqual(shown, [
+    `VALUE k (80 bytes: "${"a\r\nb".repeat(10)}...")`,
+    "VALUE k (3 bytes: hex 00 ff 41)",
+    "hex e9 74 e9",
+  ]);
+  const report = failVerdict({ what: "GET k", got: shown[1] }).message;
+  assert.ok(!report.includes("\\x"), report); // no character became UTF-8 bytes
 });

@@ -15,6 +15,8 @@ const encoder = new TextEncoder();
 export const MAX_VALUE = 1024 * 1024;
 /** Longest key the protocol accepts, in bytes. */
 export const MAX_KEY = 250;
+/** Longest command line the protocol accepts, in bytes, without its CRLF. */
+export const MAX_LINE = 1024;
 
 /** Where each topic is in the kit's handout, e.g. "README.md §2 The protocol". */
 export interface ProtocolHints {
@@ -34,8 +36,9 @@ export type Expect =
   | { kind: "value"; value: Uint8Array | string }
   | { kind: Exclude<Reply["kind"], "value" | "timeout" | "closed" | "garbage" | "server_error"> };
 
-function show(e: Expect): string {
-  return e.kind === "value" ? showReply({ kind: "value", key: "…", value: bytes(e.value) }) : e
+/** An expected reply as a report shows it. */
+function showExpect(e: Expect): string {
+  return e.kind === "value" ? showReply({ kind: "value", key: "...", value: bytes(e.value) }) : e
     .kind.toUpperCase();
 }
 
@@ -77,7 +80,7 @@ export async function runScript(
       return ctx.fail({
         what: `${step.note ?? "a command"}: the reply differs`,
         sent: sent.slice(-4).join(" | "),
-        expected: show(step.expect),
+        expected: showExpect(step.expect),
         got: showReply(got),
       });
     }
@@ -99,24 +102,30 @@ function commandsProbe(hints: ProtocolHints): Probe {
     async run(ctx) {
       const server = await startDb(ctx);
       const client = await KvClient.dial(server.port);
+      const second = await KvClient.dial(server.port);
       try {
         const failed = await runScript(ctx, client, commandSteps());
         if (failed) return failed;
-        await client.send("QUIT\r\n");
-        if (!(await client.closedWithin(5_000))) {
-          return ctx.fail({
-            what: "a line starting with Q must close the connection",
-            sent: "QUIT",
-            expected: "end of file",
-            got: "the connection stayed open for 5 s",
-          });
-        }
-        return ctx.pass();
+        return await quits(ctx, client, "QUIT") ?? await quits(ctx, second, "Q") ?? ctx.pass();
       } finally {
         client.close();
+        second.close();
       }
     },
   };
+}
+
+/** Sends `line` (a line starting with Q); null when the server then closes the connection. */
+async function quits(ctx: ProbeContext, client: KvClient, line: string): Promise<Verdict | null> {
+  await client.send(`${line}\r\nGET apple\r\n`);
+  const got = await client.reply(5_000);
+  if (got.kind === "closed") return null;
+  return ctx.fail({
+    what: "a line starting with Q must close the connection (nothing after it is run)",
+    sent: `${line} | GET apple`,
+    expected: "end of file",
+    got: got.kind === "timeout" ? "the connection stayed open for 5 s" : showReply(got),
+  });
 }
 
 function commandSteps(): Step[] {
@@ -134,6 +143,19 @@ function commandSteps(): Step[] {
     { send: "GET", expect: { kind: "error" }, note: "GET without a key" },
     { send: "GET a b", expect: { kind: "error" }, note: "GET with two keys" },
     { send: "SET pear ten", expect: { kind: "error" }, note: "SET with a bad byte count" },
+    // Wrong numbers of words. No body follows the SETs: a server that reads one eats the next
+    // command, and its reply is missing.
+    { send: "SET pear", expect: { kind: "error" }, note: "SET without a byte count" },
+    { send: "SET pear 3 x", expect: { kind: "error" }, note: "SET with an extra word" },
+    { send: "DELETE", expect: { kind: "error" }, note: "DELETE without a key" },
+    { send: "DELETE apple pear", expect: { kind: "error" }, note: "DELETE with two keys" },
+    { send: "EXCH apple", expect: { kind: "error" }, note: "EXCH with one key" },
+    { send: "EXCH apple pear plum", expect: { kind: "error" }, note: "EXCH with three keys" },
+    {
+      send: "GET apple",
+      expect: { kind: "value", value: "green!" },
+      note: "GET after the ERRORs (the connection stays usable)",
+    },
     { send: `GET ${long}`, expect: { kind: "error" }, note: `GET of a ${MAX_KEY + 1}-byte key` },
     { send: "EXCH apple pear", expect: { kind: "not_found" }, note: "EXCH with one key missing" },
     { send: encodeSet("pear", "yellow"), expect: { kind: "stored" }, note: "SET" },
@@ -217,11 +239,16 @@ function largeProbe(hints: ProtocolHints): Probe {
   };
 }
 
-/** A value over the limit: ERROR, the body skipped, and the next command understood. */
+/**
+ * A value over the limit: ERROR, the body skipped, and the next command understood. A command
+ * line over the limit: the connection closed, with or without an end of line (a server that
+ * waits for one lets a client grow its input buffer without bound).
+ */
 function overLimitProbe(hints: ProtocolHints): Probe {
   return {
     name: "over-limit",
-    title: "A value over 1 MiB gets ERROR, its body is skipped, and the connection stays in sync",
+    title: "A value over 1 MiB gets ERROR and its body is skipped; a command line over " +
+      "1,024 bytes closes the connection",
     points: 2,
     visibility: "visible",
     deadlineMs: 30_000,
@@ -248,13 +275,57 @@ function overLimitProbe(hints: ProtocolHints): Probe {
             note: `SET with a ${MAX_KEY + 1}-byte key`,
           },
           { send: "GET x", expect: { kind: "value", value: "small" }, note: "GET after both" },
+          {
+            send: `GET ${"k".repeat(MAX_LINE - 4)}`,
+            expect: { kind: "error" },
+            note: `a command line of ${MAX_LINE.toLocaleString("en-US")} bytes (the longest ` +
+              "allowed; its key is too long)",
+          },
+          { send: "GET x", expect: { kind: "value", value: "small" }, note: "GET after it" },
         ];
-        return await runScript(ctx, client, steps, 15_000) ?? ctx.pass();
+        return await runScript(ctx, client, steps, 15_000) ??
+          await longLine(ctx, server.port, false) ??
+          await longLine(ctx, server.port, true) ??
+          ctx.pass();
       } finally {
         client.close();
       }
     },
   };
+}
+
+/** Bytes of the over-long command line the probe sends (the limit is MAX_LINE). */
+const LONG_LINE = 2_000;
+
+/**
+ * Sends a command line of LONG_LINE bytes on a new connection, without an end of line or with
+ * one and then a command; null when the server closes the connection without running anything
+ * after it (an ERROR before closing is allowed).
+ */
+async function longLine(ctx: ProbeContext, port: number, ended: boolean): Promise<Verdict | null> {
+  const line = `GET ${"k".repeat(LONG_LINE - 4)}`;
+  const sent = ended ? `${line}\r\nGET x\r\n` : line;
+  const client = await KvClient.dial(port);
+  try {
+    await client.send(sent).catch(() => {}); // a server that closes early may reset the rest
+    let got = await client.reply(5_000);
+    if (got.kind === "error") got = await client.reply(5_000);
+    if (got.kind === "closed") return null;
+    return ctx.fail({
+      what: `a command line of ${LONG_LINE.toLocaleString("en-US")} bytes (over the ` +
+        `${MAX_LINE.toLocaleString("en-US")}-byte limit), ` +
+        (ended ? "then GET x" : "with no end of line"),
+      sent: ended
+        ? `GET kkk...(${LONG_LINE} bytes)\r\nGET x\r\n`
+        : `GET kkk...(${LONG_LINE} bytes, no end of line)`,
+      expected: "the server closes the connection",
+      got: got.kind === "timeout" ? "the connection stayed open for 5 s" : showReply(got),
+      note: ended ? undefined : "a server that waits for the end of a line that is already " +
+        "too long lets one client fill its memory: count the bytes of the line so far",
+    });
+  } finally {
+    client.close();
+  }
 }
 
 /** 10,000 commands in one write; every reply in order. */
@@ -281,8 +352,8 @@ function pipelinedProbe(hints: ProtocolHints): Probe {
           if (!matches(got, steps[i].expect!)) {
             return ctx.fail({
               what: `10,000 commands sent at once: reply ${i + 1} differs`,
-              sent: typeof steps[i].send === "string" ? steps[i].send as string : "SET …",
-              expected: show(steps[i].expect!),
+              sent: typeof steps[i].send === "string" ? steps[i].send as string : "SET ...",
+              expected: showExpect(steps[i].expect!),
               got: showReply(got),
               note: i > 0 && got.kind === "timeout"
                 ? "the replies stopped: are bytes read ahead of a command kept for the next one?"

@@ -87,9 +87,9 @@ class Reader {
       if (lf >= 0) {
         const line = latin1(this.#buf.subarray(0, lf)).replace(/\r$/, "");
         this.#buf = this.#buf.subarray(lf + 1);
-        return line;
+        return line.length > MAX_LINE ? null : line;
       }
-      if (this.#buf.length > MAX_LINE || !(await this.#more())) return null;
+      if (this.#buf.length > MAX_LINE + 1 || !(await this.#more())) return null;
     }
   }
   /** Exactly `n` bytes, or null at end of file. */

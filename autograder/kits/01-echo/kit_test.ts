@@ -48,6 +48,9 @@ Deno.test("01-echo: the starter scores low and every probe says why", async () =
   for (const probe of result.probes.filter((p) => !p.passed)) {
     assert.ok(probe.message.length > 0, `${probe.name} failed without a message`);
   }
+  // A client that produced no output says why: its exit status and its stderr.
+  const client = result.probes.find((p) => p.name === "client-binary")!;
+  assert.match(client.message, /exited with status \d+[\s\S]*not written yet: openConnection/);
 });
 
 Deno.test("01-echo: every buggy variant fails the probe that targets it", async (t) => {

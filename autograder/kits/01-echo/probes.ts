@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { Probe, ProbeContext, ServerHandle, Verdict } from "../../probe.ts";
+import type { Probe, ProbeContext, ProgramResult, ServerHandle, Verdict } from "../../probe.ts";
 import { openFdCount } from "../../proc.ts";
 import { within } from "../../process.ts";
 import { dial, receive, type Received, roundTrip, sameBytes, send } from "../../tcp.ts";
@@ -273,7 +273,10 @@ const serverSurvivesReset: Probe = {
     if (!resetMidTransfer(server.port, randomBytes(ctx, 1 << 20), 5_000)) {
       return ctx.fail({ what: "sent 1 MiB: expected the echo to start within 5 s", got: "" });
     }
-    const failed = await expectEcho(ctx, server, encoder.encode("still there?\n"), 5_000);
+    const next = encoder.encode("still there?\n");
+    const failed = await expectEcho(ctx, server, next, 5_000).catch((err: Error) =>
+      ctx.fail({ what: "after the reset, a new client could not connect", got: err.message })
+    );
     if (failed) {
       await within(server.status, 1_000, null); // did it die of the reset?
     }
@@ -318,6 +321,16 @@ const serverBadArgs: Probe = {
   },
 };
 
+/** How a program run to completion ended: `exited with status 1`, `was killed by SIGKILL`. */
+function howItEnded(result: ProgramResult): string {
+  return result.signal ? `was killed by ${result.signal}` : `exited with status ${result.code}`;
+}
+
+/** The client's stderr for a failure message, or undefined when it printed nothing there. */
+function stderrOf(result: ProgramResult): string | undefined {
+  return result.stderr.trim() === "" ? undefined : result.stderr;
+}
+
 /** Runs the student's client against `peer` with `input` on stdin; checks stdout and exit. */
 async function clientCopies(ctx: ProbeContext, peer: Peer, input: Uint8Array): Promise<Verdict> {
   const args = ["--host", "127.0.0.1", "--port", String(peer.port)];
@@ -332,21 +345,24 @@ async function clientCopies(ctx: ProbeContext, peer: Peer, input: Uint8Array): P
       what,
       expected: "the client to exit once the server closed",
       got: `still running after 10 s; stdout so far: ${result.stdout.length} bytes`,
+      output: stderrOf(result),
       note: "at end of stdin the client must half-close (shutdown SHUT_WR), then read to EOF",
     });
   }
   if (!sameBytes(result.stdout, input)) {
+    // The exit status and stderr say why: a crash, "not written yet", a lost connection.
     return ctx.fail({
-      what: `${what}: stdout differs from stdin`,
+      what: `${what}: stdout differs from stdin (the client ${howItEnded(result)})`,
       expected: input,
       got: result.stdout,
+      output: stderrOf(result),
     });
   }
   if (result.code !== 0) {
     return ctx.fail({
       what,
       expected: "exit 0",
-      got: `exit ${result.code}`,
+      got: howItEnded(result),
       output: result.stderr,
     });
   }

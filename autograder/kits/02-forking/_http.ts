@@ -31,8 +31,10 @@ export function randomBytes(ctx: ProbeContext, n: number): Uint8Array {
 
 /**
  * Creates base/www (the root) with hello.txt (UTF-8 text), page.html, data.bin (`binaryBytes`
- * random bytes) and sub/inner.txt; base/secret.txt outside it; and two symlinks leading out:
- * www/link (to the secret file) and www/sub/up (to base).
+ * random bytes) and sub/inner.txt; the secret outside it, in base/secret.txt and in
+ * base/www-private/secret.txt (a sibling whose path starts with the root's); and three symlinks
+ * leading out: www/link (to the secret file), www/sub/up (to base) and www/neighbour (to the
+ * sibling's secret, caught only by a root check that compares with the trailing `/`).
  */
 export async function makeDocRoot(ctx: ProbeContext, binaryBytes = 64 * 1024): Promise<DocRoot> {
   // Inside the staged submission: a sandboxed server sees that directory, not the grader's /tmp.
@@ -41,6 +43,8 @@ export async function makeDocRoot(ctx: ProbeContext, binaryBytes = 64 * 1024): P
   await Deno.mkdir(`${root}/sub`, { recursive: true });
   const secret = encoder.encode(`TOP SECRET ${ctx.seed} do not serve\n`);
   await Deno.writeFile(`${base}/secret.txt`, secret);
+  await Deno.mkdir(`${base}/www-private`);
+  await Deno.writeFile(`${base}/www-private/secret.txt`, secret);
   const files: Record<string, Uint8Array> = {
     "/hello.txt": encoder.encode("Hello, forked world! Grüße, 你好\n"),
     "/page.html": encoder.encode("<!doctype html><title>t</title><p>hi</p>\n"),
@@ -50,6 +54,7 @@ export async function makeDocRoot(ctx: ProbeContext, binaryBytes = 64 * 1024): P
   for (const [path, bytes] of Object.entries(files)) await Deno.writeFile(root + path, bytes);
   await Deno.symlink(`${base}/secret.txt`, `${root}/link`);
   await Deno.symlink(base, `${root}/sub/up`);
+  await Deno.symlink(`${base}/www-private/secret.txt`, `${root}/neighbour`);
   return {
     root,
     secret,

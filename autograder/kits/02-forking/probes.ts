@@ -5,10 +5,10 @@
  *
  * @module
  */
-import type { Probe, ProbeContext, ServerHandle, Verdict } from "../../probe.ts";
-import { openFdCount, processGroup, processTree, zombieChildren } from "../../proc.ts";
+import type { Probe, ProbeContext, ServerHandle, ServerOptions, Verdict } from "../../probe.ts";
+import { openFdCount, processGroup, processTree, readStat, zombieChildren } from "../../proc.ts";
 import { delay, isAlive } from "../../process.ts";
-import { sameBytes } from "../../tcp.ts";
+import { type Received, sameBytes } from "../../tcp.ts";
 import {
   contains,
   type DocRoot,
@@ -29,11 +29,26 @@ import {
 } from "./_http.ts";
 
 /** Starts the server on `doc` with short counts injected from the run's seed. */
-function startOn(ctx: ProbeContext, doc: DocRoot, extra: string[] = []): Promise<ServerHandle> {
+function startOn(
+  ctx: ProbeContext,
+  doc: DocRoot,
+  extra: string[] = [],
+  options: ServerOptions = {},
+): Promise<ServerHandle> {
   return ctx.startServer({
+    ...options,
     args: ["--root", doc.root, ...extra],
     env: { COURSE_SHORT_COUNTS: String(ctx.seed) },
   });
+}
+
+/** What a response must be; `note` ends the message when the status is wrong. */
+interface Wanted {
+  status: number;
+  body?: Uint8Array;
+  type?: RegExp;
+  headers?: Record<string, RegExp>;
+  note?: string;
 }
 
 /** Sends `request`, parses the reply, and checks status, body and closing; null when right. */
@@ -41,9 +56,18 @@ async function expect(
   ctx: ProbeContext,
   server: ServerHandle,
   request: string,
-  want: { status: number; body?: Uint8Array; type?: RegExp; headers?: Record<string, RegExp> },
+  want: Wanted,
 ): Promise<HttpResponse | Verdict> {
-  const got = await rawRequest(server.port, request, 15_000);
+  return check(ctx, request, await rawRequest(server.port, request, 15_000), want);
+}
+
+/** Checks what came back for `request` (status, body, closing) as {@link expect} does. */
+function check(
+  ctx: ProbeContext,
+  request: string,
+  got: Received,
+  want: Wanted,
+): HttpResponse | Verdict {
   const sent = request;
   const r = parseResponse(got);
   if (typeof r === "string") {
@@ -52,7 +76,12 @@ async function expect(
       : got.error
       ? ` (${got.error})`
       : "";
-    return ctx.fail({ what: `${r}${why}`, sent, got: got.bytes.subarray(0, 400) });
+    return ctx.fail({
+      what: `${r}${why}`,
+      sent,
+      got: got.bytes.subarray(0, 400),
+      note: want.note,
+    });
   }
   if (r.status !== want.status) {
     return ctx.fail({
@@ -60,6 +89,7 @@ async function expect(
       sent,
       expected: String(want.status),
       got: String(r.status),
+      note: want.note,
     });
   }
   const length = r.headers.get("content-length");
@@ -107,8 +137,8 @@ async function expect(
     return ctx.fail({
       what: "the response was complete but the connection was not closed",
       sent,
-      note:
-        "HTTP/1.0 here: one request per connection, then close. Does the parent close its copy?",
+      note: "HTTP/1.0 here: one request per connection, then close. The connection ends when " +
+        "every process holding it has closed it: the child, and the parent's copy too",
     });
   }
   return r;
@@ -233,16 +263,69 @@ const curlClient: Probe = {
   },
 };
 
+/**
+ * The capabilities of `pid` (CapEff in /proc/<pid>/status) that let it read a file whatever its
+ * mode: root has them unless they were dropped.
+ */
+function fileOverrides(pid: number): string[] {
+  let status: string;
+  try {
+    status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  } catch {
+    return []; // gone
+  }
+  const effective = BigInt(`0x${status.match(/^CapEff:\s*([0-9a-f]+)$/m)?.[1] ?? "0"}`);
+  const names: [bigint, string][] = [[1n, "CAP_DAC_OVERRIDE"], [2n, "CAP_DAC_READ_SEARCH"]];
+  return names.filter(([bit]) => (effective >> bit) & 1n).map(([, name]) => name);
+}
+
+/**
+ * GET and HEAD of a file in the root that nobody may read (mode 000): 500, none of its bytes.
+ * First checks in /proc that neither the server nor the process holding the connection could
+ * read it anyway; if one could (the grader is root and setpriv is missing), it says so and
+ * passes, since that is no fault of the submission.
+ */
+async function unreadable(ctx: ProbeContext, server: ServerHandle, doc: DocRoot) {
+  const locked = new TextEncoder().encode(`LOCKED ${ctx.seed} never to be served\n`);
+  const path = `${doc.root}/locked.txt`;
+  await Deno.writeFile(path, locked);
+  await Deno.chmod(path, 0o000);
+  const request = requestLine("GET", "/locked.txt");
+  using held = await holdMany(server.port, 1, "/locked.txt");
+  const readers = new Set([server.pid, ...await owners(server, held[0])]);
+  const able = [...readers].map((p) => [p, fileOverrides(p)] as const).filter(([, c]) => c.length);
+  if (able.length > 0) {
+    const who = able.map(([p, caps]) => {
+      const role = p === server.pid ? "the server" : "the process serving it";
+      return `${role} (pid ${p}) has ${caps.join(" and ")}`;
+    });
+    return `every other status right; 500 not checked: ${who.join(", ")} in /proc, and with ` +
+      "that root reads a mode-000 file anyway. To check it, install setpriv (util-linux), or " +
+      "bubblewrap for --sandbox: either drops them. Or run the grader as an ordinary user";
+  }
+  const note = "locked.txt exists but has mode 000: reading it fails (EACCES, in Deno " +
+    "Deno.errors.PermissionDenied), and that is a 500, not a 404 and not a closed connection";
+  const got = await finish(held[0], 15_000);
+  if (contains(got.bytes, locked)) {
+    return ctx.fail({ what: "the server sent a file that has no read permission", sent: request });
+  }
+  const r = check(ctx, request, got, { status: 500, note });
+  if (failed(r)) return r;
+  const head = await expect(ctx, server, requestLine("HEAD", "/locked.txt"), { status: 500, note });
+  return failed(head) ? head : null;
+}
+
 const statusCodes: Probe = {
   name: "status-codes",
-  title: "400 for malformed requests, 404, 405 with Allow, HEAD of an error has no body",
+  title: "400 for malformed requests, 403, 404, 405 with Allow, 500 for an unreadable file",
   points: 2,
   visibility: "visible",
   deadlineMs: 60_000,
   hint: "README.md §2 The service",
   async run(ctx) {
     await using doc = await makeDocRoot(ctx);
-    const server = await startOn(ctx, doc);
+    // Without root's capabilities: root reads a mode-000 file, so no 500 could be provoked.
+    const server = await startOn(ctx, doc, [], { dropCapabilities: true });
     const cases: [string, number, Record<string, RegExp>?][] = [
       ["garbage\r\n\r\n", 400],
       ["GET /hello.txt\r\n\r\n", 400],
@@ -251,6 +334,7 @@ const statusCodes: Probe = {
       ["GET /%zz HTTP/1.0\r\n\r\n", 400],
       [requestLine("GET", "/missing.txt"), 404],
       [requestLine("HEAD", "/missing.txt"), 404],
+      [requestLine("GET", "/sub/"), 403], // a directory without index.html: no listing
       [requestLine("POST", "/hello.txt"), 405, { allow: /GET/ }],
       [requestLine("DELETE", "/hello.txt"), 405, { allow: /HEAD/ }],
     ];
@@ -258,7 +342,8 @@ const statusCodes: Probe = {
       const r = await expect(ctx, server, request, { status, headers });
       if (failed(r)) return r;
     }
-    return ctx.pass();
+    const locked = await unreadable(ctx, server, doc);
+    return typeof locked === "string" ? ctx.pass(locked) : locked ?? ctx.pass();
   },
 };
 
@@ -279,8 +364,10 @@ const pathTraversal: Probe = {
       "/%2E%2E/secret.txt",
       "/sub/%2e%2e/%2e%2e/secret.txt",
       "/..%2fsecret.txt",
+      "/../no-such-file.txt", // leaves the root even though nothing is there: 403, not 404
       "/link",
       "/sub/up/secret.txt",
+      "/neighbour", // to base/www-private: starts with the root's path, yet is outside it
     ];
     for (const path of paths) {
       const request = requestLine("GET", path);
@@ -315,9 +402,9 @@ const pathTraversal: Probe = {
 };
 
 /** Holds `n` connections open (half a request each); closes them all on dispose. */
-async function holdMany(port: number, n: number) {
+async function holdMany(port: number, n: number, path?: string) {
   const held: HeldConnection[] = [];
-  for (let i = 0; i < n; i++) held.push(await hold(port));
+  for (let i = 0; i < n; i++) held.push(await hold(port, path));
   return Object.assign(held, {
     [Symbol.dispose]: () =>
       held.forEach((h) => {
@@ -462,7 +549,18 @@ const isolation: Probe = {
       return ctx.fail({ what: "no child process holds the first connection" });
     }
     for (const pid of victims) Deno.kill(pid, "SIGKILL");
-    await delay(300); // let the parent notice
+    // The parent hears of it when it reaps the victim: wait for that (bounded), then give a
+    // parent that mishandles the news a moment to go down before looking.
+    const end = Date.now() + 5_000;
+    while (Date.now() < end && victims.some((p) => readStat(p) !== null)) await delay(25);
+    await delay(300);
+    if (server.exited()) {
+      return ctx.fail({
+        what: `after SIGKILL to child ${victims.join(", ")}, the server exited`,
+        expected: "the parent goes on serving; a failed child is news, not an error",
+        output: server.output().slice(-1500),
+      });
+    }
     for (const h of held.slice(1)) {
       const bad = await finishHello(
         ctx,
@@ -588,35 +686,49 @@ const maxChildren: Probe = {
   },
 };
 
+/**
+ * Starts the server with `extra`, holds `n` connections, sends SIGTERM to the parent only, and
+ * checks in /proc that it and every process it started are gone within 5 s; null when they are.
+ */
+async function terminated(ctx: ProbeContext, doc: DocRoot, extra: string[], n: number) {
+  // In the sandbox too, orphans must outlive the server, or they would pass for stopped.
+  const server = await startOn(ctx, doc, extra, { keepLeftovers: true });
+  using held = await holdMany(server.port, n);
+  for (const h of held) await owners(server, h);
+  const tree = processTree(server.pid);
+  Deno.kill(server.pid, "SIGTERM");
+  const end = Date.now() + 5_000;
+  while (Date.now() < end && [...tree, ...processGroup(server.pid)].some(isAlive)) {
+    await delay(50);
+  }
+  // The grader started the server as the leader of its own process group: anything it
+  // started since the snapshot is in that group too.
+  const left = [...new Set([...tree, ...processGroup(server.pid)])].filter(isAlive);
+  if (left.length > 0) {
+    const how = extra.length > 0 ? `, started with ${extra.join(" ")},` : "";
+    return ctx.fail({
+      what: `SIGTERM sent to the server (pid ${server.pid})${how} with ${n} connections open`,
+      expected: `the server and its children (${tree.join(", ")}) gone within 5 s`,
+      got: `still running: ${left.join(", ")}${left.includes(server.pid) ? "" : " (orphans)"}`,
+      note: extra.length > 0
+        ? "the pool's workers are children too: stop them as in §9"
+        : undefined,
+    });
+  }
+  return null;
+}
+
 const sigterm: Probe = {
   name: "sigterm",
-  title: "SIGTERM to the parent ends it and every child within 5 s",
+  title: "SIGTERM to the parent ends it and every child within 5 s, pool workers too",
   points: 2,
   visibility: "visible",
-  deadlineMs: 30_000,
+  deadlineMs: 60_000,
   hint: "README.md §9 Shutting down: SIGTERM",
   async run(ctx) {
     await using doc = await makeDocRoot(ctx);
-    const server = await startOn(ctx, doc);
-    using held = await holdMany(server.port, 3);
-    for (const h of held) await owners(server, h);
-    const tree = processTree(server.pid);
-    Deno.kill(server.pid, "SIGTERM");
-    const end = Date.now() + 5_000;
-    while (Date.now() < end && [...tree, ...processGroup(server.pid)].some(isAlive)) {
-      await delay(50);
-    }
-    // The grader started the server as the leader of its own process group: anything it
-    // started since the snapshot is in that group too.
-    const left = [...new Set([...tree, ...processGroup(server.pid)])].filter(isAlive);
-    if (left.length > 0) {
-      return ctx.fail({
-        what: `SIGTERM sent to the server (pid ${server.pid}) with 3 connections open`,
-        expected: `the server and its children (${tree.join(", ")}) gone within 5 s`,
-        got: `still running: ${left.join(", ")}${left.includes(server.pid) ? "" : " (orphans)"}`,
-      });
-    }
-    return ctx.pass();
+    return await terminated(ctx, doc, [], 3) ??
+      await terminated(ctx, doc, ["--prefork", "2"], 2) ?? ctx.pass();
   },
 };
 
@@ -625,15 +737,17 @@ async function ownersInTurn(ctx: ProbeContext, server: ServerHandle, doc: DocRoo
   const seen: number[] = [];
   for (let i = 0; i < n; i++) {
     using held = await holdMany(server.port, 1);
-    const pids = (await owners(server, held[0])).filter((p) => p !== server.pid);
-    const bad = await finishHello(ctx, held[0], doc, `connection ${i + 1} to the pool`);
-    if (bad) return bad;
+    // Up to 10 s: when every worker has just retired, the connection waits for a new one.
+    const pids = (await owners(server, held[0], 10_000)).filter((p) => p !== server.pid);
     if (pids.length !== 1) {
       return ctx.fail({
-        what: `connection ${i + 1}: expected one worker to hold it`,
-        got: pids.join(", ") || "nobody",
+        what: `connection ${i + 1} to the pool: expected one worker to hold it (from /proc)`,
+        got: pids.join(", ") || "nobody accepted it within 10 s",
+        note: pids.length === 0 ? "are the workers that retire replaced?" : undefined,
       });
     }
+    const bad = await finishHello(ctx, held[0], doc, `connection ${i + 1} to the pool`);
+    if (bad) return bad;
     seen.push(pids[0]);
   }
   return seen;

@@ -32,6 +32,12 @@ function randomInput(ctx: ProbeContext, client: number, i: number): KvInput {
   return { op: "exch", key: "x", key2: "y" };
 }
 
+/** The command as sent, on one line (a SET's body after its header). */
+function describeInput(input: KvInput): string {
+  if (input.op !== "set") return new TextDecoder().decode(encode(input)).trim();
+  return `SET ${input.key} ${input.value!.length} (then the body ${input.value})`;
+}
+
 function encode(input: KvInput): Uint8Array {
   switch (input.op) {
     case "get":
@@ -79,12 +85,12 @@ async function runClient(
       const call = performance.now();
       const reply = await conn.call(encode(input), 10_000);
       const out = output(reply);
-      if (out === null) {
-        return `${new TextDecoder().decode(encode(input)).trim()} got ${showReply(reply)}`;
+      // No reply at all is a failure here, not an operation of unknown outcome: a server that
+      // closes every connection must not pass as "linearizable" with nothing to check.
+      if (out === null || out.kind === "unknown") {
+        return `client ${client}: ${describeInput(input)} got ${showReply(reply)}`;
       }
-      const done = out.kind === "unknown" ? Infinity : performance.now();
-      ops.push({ client, input, call, output: out, return: done });
-      if (out.kind === "unknown") break; // this connection is lost
+      ops.push({ client, input, call, output: out, return: performance.now() });
     }
     return ops;
   } finally {
@@ -110,7 +116,7 @@ export const linearizableProbe: Probe = {
     const broken = runs.find((r) => typeof r === "string");
     if (typeof broken === "string") {
       return ctx.fail({
-        what: `${CLIENTS} clients sent commands on x and y at once: a reply was wrong`,
+        what: `${CLIENTS} clients sent commands on x and y at once: a reply was wrong or missing`,
         got: broken,
       });
     }

@@ -2,7 +2,8 @@
  * Probes for 04-poll: the WeensyDB protocol probes shared with 03, then the ones about an event
  * loop: one thread (from /proc), 10,000 connections at once, no busy polling (CPU time from
  * /proc), commands split into single bytes, a client that never reads its replies
- * (backpressure, RSS from /proc), a client stalled mid-command, and fairness under a flood.
+ * (backpressure, RSS from /proc), a client stalled mid-command, clients that leave (end of file,
+ * reset), and fairness under a flood.
  *
  * Every probe runs twice, once per engine (`poll-…` with `--engine poll`, `epoll-…` with
  * `--engine epoll`): both engines must pass everything. Each probe names the bug it catches; the
@@ -174,6 +175,18 @@ const oneThread: Probe = {
   },
 };
 
+/** The soft open-file limit of `pid` ("self": the grader), from /proc/<pid>/limits; 0 if unknown. */
+function openFileLimit(pid: number | "self"): number {
+  try {
+    const text = Deno.readTextFileSync(`/proc/${pid}/limits`);
+    const line = text.split("\n").find((l) => l.startsWith("Max open files"));
+    const soft = line?.slice("Max open files".length).trim().split(/\s+/)[0];
+    return soft === "unlimited" ? Infinity : Number(soft ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 /** How many idle connections the C10K probe holds open, and round trips it times meanwhile. */
 const C10K = 10_000;
 const C10K_ROUND_TRIPS = 300;
@@ -197,12 +210,25 @@ function c10kProbe(engine: EngineName): Probe {
         if (stored.kind !== "stored") {
           return ctx.fail({ what: "SET active", expected: "STORED", got: showReply(stored) });
         }
+        const limits = { grader: openFileLimit("self"), server: openFileLimit(server.pid) };
+        if (Math.min(limits.grader, limits.server) < C10K + 100) {
+          return ctx.fail({
+            what: "checked the open-file limits (Max open files in /proc/<pid>/limits)",
+            expected: `over ${C10K + 100} for the grader and the server, to hold ${C10K} ` +
+              "connections",
+            got: `grader ${limits.grader}, server ${limits.server}`,
+            note: "the grading machine's limit, not your code: raise the hard limit " +
+              "(ulimit -Hn, or the container's nofile) and grade again",
+          });
+        }
+        const base = openFdCount(server.pid); // the runtime's own, the listener, `active`
         conns = await openMany(server.port, C10K);
-        const held = await eventually(() => openFdCount(server.pid) >= C10K, 20_000);
+        const held = await eventually(() => openFdCount(server.pid) >= base + C10K, 20_000);
         if (!held) {
           return ctx.fail({
             what: `${C10K} clients connected`,
-            expected: `at least ${C10K} open fds in /proc/${server.pid}/fd (every one accepted)`,
+            expected: `${base + C10K} open fds in /proc/${server.pid}/fd: the ${base} it had, ` +
+              "and one more per client (every one accepted)",
             got: `${openFdCount(server.pid)} after 20 s`,
             note: "accept until EAGAIN on each readiness report of the listener",
           });
@@ -211,7 +237,7 @@ function c10kProbe(engine: EngineName): Probe {
         if (!Array.isArray(timed)) {
           return ctx.fail({
             what: `with ${C10K} other connections open, the active client sent GET active`,
-            expected: "VALUE active …",
+            expected: "VALUE active ...",
             got: showReply(timed),
             note: "is the loop blocked somewhere other than poll()/epoll_wait()?",
           });
@@ -485,6 +511,121 @@ const stalledClient: Probe = {
   },
 };
 
+/** Clients that leave after a GET and end of file, and clients that reset mid-reply. */
+const LEAVE_EOF = 100;
+const LEAVE_RESET = 20;
+
+/** Sends `GET <key>` then end of file; true when END arrives and then the server's end of file. */
+async function getThenEof(conn: Deno.TcpConn, key: string, ms: number): Promise<boolean> {
+  const talking = (async () => {
+    const line = encoder.encode(`GET ${key}\r\n`);
+    for (let at = 0; at < line.length;) at += await conn.write(line.subarray(at));
+    await conn.closeWrite();
+    const got: number[] = [];
+    const buf = new Uint8Array(64);
+    for (let n; (n = await conn.read(buf)) !== null;) got.push(...buf.subarray(0, n));
+    return new TextDecoder().decode(Uint8Array.from(got)) === "END\r\n";
+  })();
+  return await within(talking.catch(() => false), ms, false);
+}
+
+/**
+ * Pipelines 4 GETs of the 1 MiB value `big`, reads the first bytes of the replies, and closes
+ * with the rest unread: the kernel then sends a reset (RST), so the server's next read or write
+ * on that connection fails (ECONNRESET, EPIPE). True when the replies had started.
+ */
+async function resetMidReply(port: number, ms: number): Promise<boolean> {
+  let conn: Deno.TcpConn;
+  try {
+    conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  } catch {
+    return false; // the server is gone: the caller sees it
+  }
+  try {
+    const line = encoder.encode("GET big\r\n".repeat(4));
+    for (let at = 0; at < line.length;) at += await conn.write(line.subarray(at));
+    const started = conn.read(new Uint8Array(16)).then((n) => n !== null);
+    return await within(started.catch(() => false), ms, false);
+  } finally {
+    conn.close();
+  }
+}
+
+const disconnects: Probe = {
+  name: "disconnects",
+  title: "Clients that leave, by end of file or by a reset mid-reply, are closed; the server " +
+    "serves on",
+  points: 2,
+  visibility: "visible",
+  deadlineMs: 30_000,
+  hint: "README.md §4 A connection is a state machine (step 4, closing)",
+  async run(ctx) {
+    const server = await startDb(ctx);
+    const client = await KvClient.dial(server.port);
+    try {
+      const stored = await client.call(encodeSet("big", new Uint8Array(1024 * 1024)), 10_000);
+      if (stored.kind !== "stored") {
+        return ctx.fail({ what: "SET big (1 MiB)", expected: "STORED", got: showReply(stored) });
+      }
+      const before = openFdCount(server.pid);
+      const leavers = await openMany(server.port, LEAVE_EOF);
+      const done = await Promise.all(leavers.map((c, i) => getThenEof(c, `eof${i}`, 5_000)));
+      closeAll(leavers);
+      let resets = 0;
+      while (resets < LEAVE_RESET && await resetMidReply(server.port, 5_000)) resets++;
+      const after = await client.call("GET after", 5_000);
+      if (after.kind !== "end") await within(server.status, 1_000, null); // did a leaver kill it?
+      if (server.exited()) {
+        return ctx.fail({
+          what: `clients left: ${LEAVE_EOF} by end of file after a GET, then ` +
+            `${resets} of ${LEAVE_RESET} by a reset (RST) while 4 MiB of replies were on their way`,
+          expected: "the server to close those connections and serve the others",
+          got: "the server process exited",
+          note: "a read or write on a connection whose client is gone fails (ECONNRESET, " +
+            `EPIPE): close that connection and carry on\nserver output:\n${
+              server.output().slice(-1500)
+            }`,
+        });
+      }
+      if (resets < LEAVE_RESET) {
+        return ctx.fail({
+          what: `a client pipelined GET big (1 MiB) 4 times (after ${resets} others had, and left)`,
+          expected: "the first bytes of the replies within 5 s",
+          got: "nothing",
+        });
+      }
+      const eofMissed = done.filter((ok) => !ok).length;
+      if (eofMissed > 0) {
+        return ctx.fail({
+          what: `${LEAVE_EOF} clients each sent GET eof<i>, then end of file (shutdown SHUT_WR)`,
+          expected: "END, then the server closing the connection (end of file), within 5 s",
+          got: `${eofMissed} of ${LEAVE_EOF} clients did not get both`,
+          note: "read() returning 0 is end of file: send what is queued, then close the fd",
+        });
+      }
+      if (after.kind !== "end") {
+        return ctx.fail({
+          what: "after the other clients left, the first client sent GET after",
+          expected: "END",
+          got: showReply(after),
+        });
+      }
+      const closed = await eventually(() => openFdCount(server.pid) <= before + 10, 5_000);
+      if (!closed) {
+        return ctx.fail({
+          what: `${LEAVE_EOF + resets} clients connected and left`,
+          expected: `about ${before} open fds in /proc/${server.pid}/fd, as before they came`,
+          got: `${openFdCount(server.pid)} open fds`,
+          note: "close (and stop watching) each connection whose client has gone",
+        });
+      }
+      return ctx.pass(`open fds: ${before} before, ${openFdCount(server.pid)} after`);
+    } finally {
+      client.close();
+    }
+  },
+};
+
 /** Pipelines GETs from `conn` until `stop` is aborted, reading and dropping every reply. */
 function flood(
   conn: Deno.TcpConn,
@@ -590,6 +731,7 @@ function engineProbes(engine: EngineName): Probe[] {
     oneThread,
     splitBytes,
     stalledClient,
+    disconnects,
     slowReader,
     fairness,
     noBusyPolling,

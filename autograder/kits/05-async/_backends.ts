@@ -13,9 +13,11 @@
 import { join } from "node:path";
 import { type ChildHandle, delay, startChild } from "../../process.ts";
 import { REPO_ROOT } from "../../submission.ts";
+import { concat } from "../../tcp.ts";
 
 /** A backend a probe started; stopped by `await using`. */
 export interface Backend extends AsyncDisposable {
+  /** The port it listens on, on 127.0.0.1. */
   port: number;
   /** What kind of backend this is, for messages. */
   name: string;
@@ -72,7 +74,8 @@ export async function startRealBackend(): Promise<Backend> {
 
 /**
  * What the fake backend does with each command it reads:
- * - `answer`: after `delayMs`, the reply a store holding `valueOf(key)` for every key would give;
+ * - `answer`: after `delayMs`, the reply a store would give that holds what was SET on this fake
+ *   and `valueOf(key)` for every other key;
  * - `silent`: nothing, ever (the connection stays open);
  * - `reset`: half a VALUE reply, then a reset;
  * - `garbage`: a line that is no WeensyDB reply.
@@ -98,11 +101,24 @@ export interface FakeBackend extends Backend {
 
 const encoder = new TextEncoder();
 
-function replyTo(line: string): Uint8Array {
+/** Values SET on a fake, by key (as 8-bit text, the way the fake reads its input). */
+type Stored = Map<string, Uint8Array>;
+
+/** 8-bit text back to its bytes. */
+function latin1Bytes(text: string): Uint8Array {
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
+function replyTo(line: string, stored: Stored): Uint8Array {
   const [cmd, key] = line.split(" ");
   if (cmd === "GET") {
-    const v = encoder.encode(valueOf(key));
-    return encoder.encode(`VALUE ${key} ${v.length} #1\r\n${valueOf(key)}\r\nEND\r\n`);
+    const value = stored.get(key);
+    if (value === undefined) {
+      const v = encoder.encode(valueOf(key));
+      return encoder.encode(`VALUE ${key} ${v.length} #1\r\n${valueOf(key)}\r\nEND\r\n`);
+    }
+    const head = latin1Bytes(`VALUE ${key} ${value.length} #1\r\n`);
+    return concat([head, value, encoder.encode("\r\nEND\r\n")]);
   }
   const lines: Record<string, string> = { SET: "STORED #1", DELETE: "DELETED #1" };
   return encoder.encode(`${lines[cmd] ?? (cmd === "EXCH" ? "EXCHANGED #1 #2" : "ERROR")}\r\n`);
@@ -113,6 +129,7 @@ export function startFakeBackend(mode: FakeMode, port = 0): FakeBackend {
   const listener = Deno.listen({ hostname: "127.0.0.1", port });
   const conns = new Set<Deno.Conn>();
   const served = new Set<Promise<void>>();
+  const stored: Stored = new Map();
   const fake: FakeBackend = {
     port: listener.addr.port,
     name: "a fake WeensyDB",
@@ -135,7 +152,7 @@ export function startFakeBackend(mode: FakeMode, port = 0): FakeBackend {
       }
       fake.accepted++;
       conns.add(conn);
-      const p = serveFake(fake, conn).finally(() => {
+      const p = serveFake(fake, conn, stored).finally(() => {
         conns.delete(conn);
         served.delete(p);
       });
@@ -154,7 +171,7 @@ function closeQuietly(conn: Deno.Conn): void {
 }
 
 /** Serves one connection of the fake: replies are written in order, each after its delay. */
-async function serveFake(fake: FakeBackend, conn: Deno.Conn): Promise<void> {
+async function serveFake(fake: FakeBackend, conn: Deno.Conn, stored: Stored): Promise<void> {
   let buf = "";
   let writing = Promise.resolve();
   const chunk = new Uint8Array(64 * 1024);
@@ -172,11 +189,17 @@ async function serveFake(fake: FakeBackend, conn: Deno.Conn): Promise<void> {
       buf += String.fromCharCode(...chunk.subarray(0, n));
       for (let eol = buf.indexOf("\r\n"); eol >= 0; eol = buf.indexOf("\r\n")) {
         const line = buf.slice(0, eol);
-        buf = buf.slice(eol + 2);
-        const skip = /^SET \S+ (\d+)$/.exec(line);
-        if (skip) buf = buf.slice(Number(skip[1])); // bodies in the tests are small: in buf already
+        const set = /^SET (\S+) (\d+)$/.exec(line);
+        const used = eol + 2 + (set === null ? 0 : Number(set[2]));
+        if (buf.length < used) break; // the rest of a SET's body is still to come
+        if (set !== null && mode.kind === "answer") {
+          stored.set(set[1], latin1Bytes(buf.slice(eol + 2, used)));
+        }
+        buf = buf.slice(used);
         if (mode.kind === "silent") continue;
-        const reply = mode.kind === "garbage" ? encoder.encode("HELLO THERE\r\n") : replyTo(line);
+        const reply = mode.kind === "garbage"
+          ? encoder.encode("HELLO THERE\r\n")
+          : replyTo(line, stored);
         const due = mode.kind === "answer" ? delay(mode.delayMs) : Promise.resolve();
         writing = writing.then(() => due).then(() => writeAll(conn, reply)).catch(() => {});
       }

@@ -18,15 +18,21 @@ const gradeOverlay = (dir: string, only?: string[]) =>
 /** Each buggy variant (variants/<name>/) and the probe that must catch it. */
 const VARIANTS: Record<string, string> = {
   "missing-is-200": "endpoints",
+  "rounds-required": "endpoints",
+  "wrong-method-404": "endpoints",
   "text-body": "curl",
   "await-in-loop": "overlap",
   "no-timeout": "timeout",
+  "keep-after-timeout": "timeout",
   "no-reconnect": "backend-down",
   "unbounded-pool": "pool-bound",
+  "connection-per-request": "pool-bound",
   "hash-on-main-thread": "event-loop",
   "no-queue": "many-clients",
   "missing-catch": "no-crash",
+  "stream-without-catch": "no-crash",
   "abrupt-shutdown": "graceful-shutdown",
+  "sleep-on-sigterm": "graceful-shutdown",
 };
 
 Deno.test("05-async: the reference solution scores full marks", async () => {
@@ -46,7 +52,7 @@ Deno.test("05-async: with the grader's WeensyDB stand-in (no solutions shipped),
   }
 });
 
-Deno.test("05-async: another correct design (a queue, one request per connection) scores full marks", async () => {
+Deno.test("05-async: another correct design (a queue, one request per connection, values sent chunked) scores full marks", async () => {
   const result = await gradeOverlay(`${kitDir}/alternatives/queuing-pool`);
   assert.equal(result.score, result.maxScore, failures(result));
 });

@@ -9,10 +9,11 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
 import type { Probe, ProbeContext, ServerHandle, Verdict } from "../../probe.ts";
 import { establishedTo } from "../../proc.ts";
 import { delay, within } from "../../process.ts";
-import { sameBytes } from "../../tcp.ts";
+import { receive, sameBytes, send } from "../../tcp.ts";
 import { freePort, startFakeBackend, startRealBackend, valueOf } from "./_backends.ts";
 import { type Answer, jsonOf, KeepAlive, request, showAnswer } from "./_http.ts";
 
@@ -80,7 +81,7 @@ async function runChecks(
     if (c.bytes !== undefined && !got.type.startsWith("application/octet-stream")) {
       return bad("Content-Type: application/octet-stream", `Content-Type: ${got.type}`);
     }
-    if (c.json !== undefined && JSON.stringify(jsonOf(got)) !== JSON.stringify(c.json)) {
+    if (c.json !== undefined && !isDeepStrictEqual(jsonOf(got), c.json)) {
       return bad(JSON.stringify(c.json), showAnswer(got));
     }
   }
@@ -185,6 +186,13 @@ function endpointChecks(ctx: ProbeContext): Check[] {
     },
     { what: "hash without data", method: "GET", path: "/hash?rounds=3", status: 400 },
     {
+      what: "hash without rounds (1 by default)",
+      method: "GET",
+      path: "/hash?data=abc",
+      status: 200,
+      json: { data: "abc", rounds: 1, sha256: expectedHash("abc", 1) },
+    },
+    {
       what: "a key with broken percent-encoding",
       method: "GET",
       path: "/kv/%E0%A4%A",
@@ -199,6 +207,9 @@ function endpointChecks(ctx: ProbeContext): Check[] {
     },
     { what: "a batch with no keys", method: "GET", path: "/kv", status: 400 },
     { what: "an unknown path", method: "GET", path: "/nothing/here", status: 404 },
+    { what: "a known path, the wrong method", method: "POST", path: kv(b), status: 405 },
+    { what: "a known path, the wrong method", method: "GET", path: exch, status: 405 },
+    { what: "a known path, the wrong method", method: "DELETE", path: "/hash?data=x", status: 405 },
   ];
 }
 
@@ -219,12 +230,20 @@ const endpoints: Probe = {
 
 /** Runs curl; its stdout, or the failure. */
 async function curl(ctx: ProbeContext, args: string[]): Promise<Uint8Array | Verdict> {
-  const out = await new Deno.Command("curl", {
-    args: ["-sS", "--max-time", "10", ...args],
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command("curl", {
+      args: ["-sS", "--max-time", "10", ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    return ctx.fail({
+      what: "this probe needs curl",
+      note: "install it: sudo apt-get install curl",
+    });
+  }
   if (out.code === 0) return out.stdout;
   return ctx.fail({
     what: `curl ${args.join(" ")} failed (exit ${out.code})`,
@@ -253,9 +272,23 @@ const curlClient: Probe = {
         "PUT",
         "--data-binary",
         `@${dir}/in`,
+        "-w",
+        "\n%{http_code}",
         `${base}${kv(key)}`,
       ]);
       if (!(put instanceof Uint8Array)) return put;
+      const text = new TextDecoder().decode(put), cut = text.lastIndexOf("\n");
+      const putStatus = Number(text.slice(cut + 1)), putBody = encoder.encode(text.slice(0, cut));
+      const putWanted = { key, bytes: value.length };
+      const putAnswer: Answer = { status: putStatus, body: putBody, type: "", ms: 0 };
+      if (putStatus !== 200 || !isDeepStrictEqual(jsonOf(putAnswer), putWanted)) {
+        return ctx.fail({
+          what: `curl -X PUT --data-binary @file ${kv(key)} (200,000 random bytes)`,
+          expected: `200 ${JSON.stringify(putWanted)}`,
+          got: showAnswer(putAnswer),
+          note: "the value is the body's bytes, exactly as sent: never decode it as text",
+        });
+      }
       const got = await curl(ctx, ["-o", `${dir}/out`, "-w", "%{http_code}", `${base}${kv(key)}`]);
       if (!(got instanceof Uint8Array)) return got;
       const back = await Deno.readFile(`${dir}/out`);
@@ -313,7 +346,7 @@ const overlap: Probe = {
     let got: Answer | undefined;
     for (let round = 0; round < 2; round++) { // the first opens the connections
       got = await request(server.port, "GET", path, { ms: 15_000 });
-      if (JSON.stringify(jsonOf(got)) !== JSON.stringify(expected)) {
+      if (got.status !== 200 || !isDeepStrictEqual(jsonOf(got), expected)) {
         return ctx.fail({
           what: `GET ${path}`,
           expected: `200 ${JSON.stringify(expected)}`,
@@ -350,9 +383,15 @@ const timeout: Probe = {
   hint: "README.md §7 Timeouts with AbortSignal",
   async run(ctx) {
     await using fake = startFakeBackend({ kind: "silent" });
-    const server = await startApp(ctx, fake.port, ["--timeout-ms", String(TIMEOUT_MS)]);
+    // A small pool: connections left hanging after a timeout would soon be all there is.
+    const server = await startApp(ctx, fake.port, [
+      "--pool",
+      "2",
+      "--timeout-ms",
+      String(TIMEOUT_MS),
+    ]);
     const what =
-      `the backend reads requests and never answers; the server runs with --timeout-ms ${TIMEOUT_MS}`;
+      `the backend reads requests and never answers; the server runs with --pool 2 --timeout-ms ${TIMEOUT_MS}`;
     for (const path of [kv("quiet"), "/kv?keys=q1,q2,q3"]) {
       const got = await request(server.port, "GET", path, { ms: 3_000 });
       if (got.status !== 504 || got.ms > TIMEOUT_MS + 1_000) {
@@ -430,7 +469,7 @@ const POOL = 3;
 const poolBound: Probe = {
   name: "pool-bound",
   title:
-    `--pool ${POOL}: 40 concurrent requests never have more than ${POOL} backend connections open (from /proc)`,
+    `--pool ${POOL}: 40 concurrent requests never have more than ${POOL} backend connections open (from /proc), and later requests reuse them`,
   points: 3,
   visibility: "visible",
   deadlineMs: 40_000,
@@ -477,7 +516,28 @@ const poolBound: Probe = {
           : "when every pooled connection is busy, pipeline on one or queue the request: never open another",
       });
     }
-    return ctx.pass(`at most ${most} backend connections`);
+    fake.mode = { kind: "answer", delayMs: 0 };
+    for (const key of Array.from({ length: 10 }, (_, i) => `q${i}`)) {
+      const got = await request(server.port, "GET", kv(key), { ms: 5_000 });
+      if (got.status !== 200 || new TextDecoder().decode(got.body) !== valueOf(key)) {
+        return ctx.fail({
+          what: `40 concurrent GETs, then 10 one after another; GET ${kv(key)}`,
+          expected: `200 ${valueOf(key)}`,
+          got: showAnswer(got),
+        });
+      }
+    }
+    if (fake.accepted > POOL) {
+      return ctx.fail({
+        what:
+          `40 concurrent GETs, then 10 one after another, with --pool ${POOL}; connections the backend accepted counted`,
+        expected:
+          `at most ${POOL} connections in all: the pool keeps its connections and reuses them`,
+        got: `${fake.accepted} connections accepted (at most ${most} at once)`,
+        note: "a connection per request pays a handshake each time: keep it open for the next one",
+      });
+    }
+    return ctx.pass(`at most ${most} backend connections, ${fake.accepted} accepted in all`);
   },
 };
 
@@ -569,13 +629,29 @@ const manyClients: Probe = {
     const server = await startApp(ctx, db.port, ["--pool", "8", "--timeout-ms", "20000"]);
     const key = keyFor(ctx, "shared");
     const value = "v".repeat(100);
-    await request(server.port, "PUT", kv(key), { body: value });
+    const put = await request(server.port, "PUT", kv(key), { body: value });
+    if (put.status !== 200) {
+      return ctx.fail({
+        what: `PUT ${kv(key)} with a ${value.length}-byte body, before the clients connect`,
+        expected: "200",
+        got: showAnswer(put),
+      });
+    }
     const clients: KeepAlive[] = [];
     try {
       for (let i = 0; i < CLIENTS; i += 100) {
-        clients.push(
-          ...await Promise.all(Array.from({ length: 100 }, () => KeepAlive.dial(server.port))),
+        const dialed = await Promise.allSettled(
+          Array.from({ length: 100 }, () => KeepAlive.dial(server.port)),
         );
+        for (const d of dialed) if (d.status === "fulfilled") clients.push(d.value);
+        const refused = dialed.find((d) => d.status === "rejected");
+        if (refused !== undefined) {
+          return ctx.fail({
+            what: `${CLIENTS} clients connecting, 100 at a time`,
+            expected: "every connection accepted",
+            got: `${(refused.reason as Error).message} (${clients.length} connected)`,
+          });
+        }
       }
       for (const round of [1, 2]) {
         const got = await Promise.all(clients.map((c) => c.get(kv(key), 30_000)));
@@ -623,19 +699,106 @@ async function hitAndRun(port: number, bytes: string): Promise<void> {
 }
 
 /** Fails when the server has exited, with its output. */
-function stillUp(ctx: ProbeContext, server: ServerHandle, after: string): Verdict | null {
+function stillUp(
+  ctx: ProbeContext,
+  server: ServerHandle,
+  after: string,
+  note = "an unhandled promise rejection ends a Deno program: every promise needs a catch",
+): Verdict | null {
   if (!server.exited()) return null;
   return ctx.fail({
     what: `after ${after}, the server exited`,
     expected: "the server to answer with an error status and keep running",
     output: server.output(),
-    note: "an unhandled promise rejection ends a Deno program: every promise needs a catch",
+    note,
+  });
+}
+
+/** The big value's size: the largest the API takes (README.md §2). */
+const BIG = 1024 * 1024;
+/** GETs of the big value a leaving client sends at once on its connection. */
+const PIPELINED = 16;
+/** How much of the first response that client reads before it leaves. */
+const READ_BEFORE_LEAVING = 64 * 1024;
+/** Clients that leave mid-response, one after another. */
+const LEAVERS = 4;
+
+/**
+ * Sends {@link PIPELINED} GETs of `path` (a {@link BIG}-byte value) at once on a new connection,
+ * reads the status line and the first bytes of the body, then closes with the rest unread, which
+ * resets the connection. Loopback socket buffers hold a few MiB, more than one response: the
+ * requests behind the first keep the server in the middle of writing a response when the reset
+ * comes. Null when the response began as it should; else what came instead.
+ */
+async function leaveMidResponse(port: number, path: string): Promise<string | null> {
+  let conn: Deno.TcpConn;
+  try {
+    conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  } catch (err) {
+    return `connecting: ${(err as Error).message}`;
+  }
+  try {
+    await send(conn, encoder.encode(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(PIPELINED)));
+    const got = await receive(conn, { ms: 5_000, limit: READ_BEFORE_LEAVING });
+    const first = new TextDecoder().decode(got.bytes.subarray(0, 200)).split("\r\n")[0];
+    if (first.startsWith("HTTP/1.1 200 ") && got.bytes.length === READ_BEFORE_LEAVING) return null;
+    const after = got.eof
+      ? ", then the server closed"
+      : got.timedOut
+      ? ", then nothing for 5 s"
+      : "";
+    return `${JSON.stringify(first)} and ${got.bytes.length} bytes in all${after}${
+      got.error ? ` (${got.error})` : ""
+    }`;
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    conn.close(); // unread bytes in the socket: the kernel sends a reset
+  }
+}
+
+/** The no-crash probe's last part: clients that leave in the middle of a big response. */
+async function clientsLeavingMidResponse(
+  ctx: ProbeContext,
+  server: ServerHandle,
+): Promise<Verdict | null> {
+  const big = randomBytes(ctx, BIG), path = kv("big");
+  const put = await request(server.port, "PUT", path, { body: big, ms: 10_000 });
+  if (put.status !== 200) {
+    return ctx.fail({
+      what: `PUT ${path} with a 1 MiB body`,
+      expected: "200",
+      got: showAnswer(put),
+    });
+  }
+  let wrong: string | null = null;
+  for (let i = 0; i < LEAVERS && wrong === null && !server.exited(); i++) {
+    wrong = await leaveMidResponse(server.port, path);
+  }
+  await within(server.status, 600, null); // an unhandled rejection ends the process a moment later
+  const what =
+    `${LEAVERS} clients, one after another, each sent ${PIPELINED} pipelined GET ${path}` +
+    ` (a 1 MiB value) at once, read the status line and ${READ_BEFORE_LEAVING} bytes, and reset` +
+    " the connection in the middle of a response";
+  const crashed = stillUp(
+    ctx,
+    server,
+    what,
+    "writing to a client that left fails: a response body you stream yourself needs a catch",
+  );
+  if (crashed) return crashed;
+  if (wrong === null) return null;
+  return ctx.fail({
+    what: `${what}; one of them`,
+    expected: `"HTTP/1.1 200 OK" and the first ${READ_BEFORE_LEAVING} bytes of the value`,
+    got: wrong,
   });
 }
 
 const noCrash: Probe = {
   name: "no-crash",
-  title: "Backend garbage, bad input and clients that leave mid-request never crash the server",
+  title:
+    "Backend garbage, bad input and clients that leave mid-request or mid-response never crash the server",
   points: 3,
   visibility: "visible",
   deadlineMs: 40_000,
@@ -668,6 +831,9 @@ const noCrash: Probe = {
     await delay(600);
     const after = stillUp(ctx, server, "clients that left mid-request and malformed requests");
     if (after) return after;
+    fake.mode = { kind: "answer", delayMs: 0 };
+    const leaving = await clientsLeavingMidResponse(ctx, server);
+    if (leaving) return leaving;
     const fine = await request(server.port, "GET", kv("fine"), { ms: 5_000 });
     if (fine.status !== 200) {
       return ctx.fail({
@@ -682,6 +848,22 @@ const noCrash: Probe = {
 
 const SHUTDOWN_DELAY_MS = 1_500;
 
+/** Opens a TCP connection to `port` and closes it: "refused", "accepted", or what went wrong. */
+async function tryConnect(port: number): Promise<string> {
+  try {
+    const connecting = Deno.connect({ hostname: "127.0.0.1", port });
+    const conn = await within(connecting, 1_000, null);
+    if (conn === null) {
+      connecting.then((c) => c.close(), () => {});
+      return "no answer to the connection within 1 s";
+    }
+    conn.close();
+    return "accepted: the server still listens";
+  } catch (err) {
+    return err instanceof Deno.errors.ConnectionRefused ? "refused" : (err as Error).message;
+  }
+}
+
 const gracefulShutdown: Probe = {
   name: "graceful-shutdown",
   title: "SIGTERM: in-flight requests finish, new connections are refused, exit 0",
@@ -695,11 +877,21 @@ const gracefulShutdown: Probe = {
     const keys = ["s1", "s2", "s3", "s4", "s5"];
     const inFlight = keys.map((k) => request(server.port, "GET", kv(k), { ms: 10_000 }));
     await delay(400);
+    if (server.exited()) {
+      await Promise.all(inFlight);
+      return ctx.fail({
+        what: "5 GETs were sent; before the probe sent SIGTERM, the server had exited",
+        expected: "the server running until SIGTERM",
+        output: server.output(),
+      });
+    }
     Deno.kill(server.pid, "SIGTERM");
     const what =
       `5 GETs were waiting for a backend that answers after ${SHUTDOWN_DELAY_MS} ms when the server got SIGTERM`;
     await delay(300);
-    const late = await request(server.port, "GET", kv("late"), { ms: 1_000 });
+    // A raw connect, not a request: a request would wait on the slow backend and time out
+    // whether or not the server still accepts.
+    const late = await tryConnect(server.port);
     const answers = await Promise.all(inFlight);
     const cut = answers.findIndex((a, i) =>
       a.status !== 200 || new TextDecoder().decode(a.body) !== valueOf(keys[i])
@@ -712,11 +904,12 @@ const gracefulShutdown: Probe = {
         note: "await server.shutdown() before closing anything",
       });
     }
-    if (late.status !== 0) {
+    if (late !== "refused") {
       return ctx.fail({
-        what: `${what}; 300 ms after SIGTERM a new client sent GET`,
+        what: `${what}; 300 ms after SIGTERM a new client connected to port ${server.port}`,
         expected: "the connection refused: a server shutting down accepts nobody new",
-        got: showAnswer(late),
+        got: late,
+        note: "server.shutdown() closes the listening socket at once, then waits for the rest",
       });
     }
     const status = await within(server.status, 5_000, null);

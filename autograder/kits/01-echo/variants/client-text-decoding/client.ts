@@ -16,6 +16,7 @@
  * @module
  */
 import {
+  addressFamily,
   AF_INET,
   AF_INET6,
   close,
@@ -51,7 +52,9 @@ function parseTarget(args: string[]): { host: string; port: number } | string {
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       return `bad --port ${values.port}: expected a number from 1 to 65535`;
     }
-    return { host: values.host ?? "127.0.0.1", port };
+    const host = values.host ?? "127.0.0.1";
+    addressFamily(host); // an IP address or localhost: a name gets one clear line, not a trace
+    return { host, port };
   } catch (err) {
     return (err as Error).message;
   }

@@ -6,11 +6,12 @@
  *
  * A static file server with a process per connection.
  *
- * The parent only accepts: for each connection it starts a child process (child.ts) that
- * inherits the connected socket and serves it, then closes its own copy and goes back to
- * accept. Every child that exits is reaped, at most --max-children run at once, and SIGTERM
- * ends the children with the parent. With --prefork N it runs a pool of N long-lived workers
- * (worker.ts) instead, which accept on the inherited listening socket themselves.
+ * The parent only accepts: for each connection it starts a child process (this file, with
+ * --serve-fd) that inherits the connected socket and serves it, then closes its own copy and
+ * goes back to accept. Every child that exits is reaped, at most --max-children run at once,
+ * and SIGTERM ends the children with the parent. With --prefork N it runs a pool of N
+ * long-lived workers (this file, with --worker-fd) instead, which accept on the inherited
+ * listening socket themselves.
  *
  *     deno run --allow-all server.ts --port 8080 --root ./www [--max-children 64]
  *     deno run --allow-all server.ts --port 8080 --root ./www --prefork 4 [--requests 100]
@@ -60,6 +61,8 @@ const SELF = fileURLToPath(import.meta.url);
 const children = new Set<Deno.ChildProcess>();
 let stopping = false;
 
+const USAGE = "server.ts --port P --root DIR [--max-children N] [--prefork N [--requests M]]";
+
 /** Reads the command line; returns an error line instead of throwing. */
 function parseOptions(args: string[]): Options | string {
   const spec = { type: "string" } as const;
@@ -78,7 +81,7 @@ function parseOptions(args: string[]): Options | string {
       },
     }));
   } catch (err) {
-    return (err as Error).message;
+    return (err as Error).message.split("\n")[0]; // parseArgs may explain over several lines
   }
   const port = Number(values.port ?? 0);
   const child = values["serve-fd"] !== undefined || values["worker-fd"] !== undefined;
@@ -205,7 +208,7 @@ function work(listener: number, options: Options): void {
 function main(): void {
   const options = parseOptions(Deno.args);
   if (typeof options === "string") {
-    console.error(`server: ${options} (usage: server.ts --port P --root DIR [--max-children N])`);
+    console.error(`server: ${options} (usage: ${USAGE})`);
     Deno.exit(2);
   }
   if (options.serveFd >= 0) {

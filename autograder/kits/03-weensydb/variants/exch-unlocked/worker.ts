@@ -65,8 +65,14 @@ function get(key: Uint8Array): { value: Uint8Array; id: number } | null {
 /** SET: stores a copy of `value` (already read from the client: no I/O under the lock). */
 function set(key: Uint8Array, value: Uint8Array): number {
   using _held = locks.hold(table.bucketOf(key));
-  const item = table.find(key) ?? table.insert(key);
-  table.setValue(item, value);
+  const old = table.find(key);
+  const item = old ?? table.insert(key);
+  try {
+    table.setValue(item, value); // RangeError when the arena is full
+  } catch (err) {
+    if (old === null) table.remove(key); // nothing was stored: a new key must not stay, empty
+    throw err;
+  }
   return table.idOf(item);
 }
 

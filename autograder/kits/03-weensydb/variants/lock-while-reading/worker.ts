@@ -111,8 +111,14 @@ function handleSet(fd: number, reader: LineReader, key: string, count: string): 
     using _held = locks.hold(table.bucketOf(latin1(key)));
     const value = reader.readBytes(n);
     if (value.length < n) return false;
-    const item = table.find(latin1(key)) ?? table.insert(latin1(key));
-    table.setValue(item, value);
+    const old = table.find(latin1(key));
+    const item = old ?? table.insert(latin1(key));
+    try {
+      table.setValue(item, value); // RangeError when the arena is full
+    } catch (err) {
+      if (old === null) table.remove(latin1(key)); // nothing was stored: a new key must not stay
+      throw err;
+    }
     reply = `STORED #${table.idOf(item)}`;
   } catch (err) {
     if (!(err instanceof RangeError)) throw err;

@@ -74,8 +74,9 @@ export function takeCommand(input: Uint8Array, store: Store): Step | null {
     // No end of line yet: wait for it, unless the line is already too long to be a command.
     return input.length > MAX_LINE + 1 ? reply(input.length, EMPTY, true) : null;
   }
-  if (nl > MAX_LINE + 1) return reply(nl + 1, EMPTY, true);
-  const text = latin1(input.subarray(0, nl)).replace(/\r$/, "").trim();
+  const end = nl > 0 && input[nl - 1] === 0x0d ? nl - 1 : nl; // the line without its CRLF
+  if (end > MAX_LINE) return reply(nl + 1, EMPTY, true);
+  const text = latin1(input.subarray(0, end)).trim();
   const used = nl + 1;
   if (text === "") return reply(used, EMPTY); // blank lines are ignored
   const [command, ...args] = text.split(/ +/);

@@ -14,6 +14,8 @@ import { Hashers } from "./hashers.ts";
 
 const DEFAULT_POOL = 8;
 const DEFAULT_TIMEOUT_MS = 2_000;
+/** The longest timer there is: past it, AbortSignal.timeout fires at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 /** Limits of the API (README.md §2). */
 const MAX_KEY = 250, MAX_VALUE = 1024 * 1024, MAX_BATCH = 100, MAX_ROUNDS = 1_000_000;
 
@@ -39,13 +41,18 @@ function parseOptions(args: string[]): Options | string {
     });
     const port = Number(v.port), pool = Number(v.pool), timeoutMs = Number(v["timeout-ms"]);
     const m = /^(.+):(\d+)$/.exec(v.backend ?? "");
+    if (v.port === undefined || v.backend === undefined) return "--port and --backend are required";
     if (!Number.isInteger(port) || port < 1 || port > 65535) return `bad --port ${v.port}`;
-    if (m === null) return `bad --backend ${v.backend}: expected HOST:PORT`;
+    if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+      return `bad --backend ${v.backend}: expected HOST:PORT`;
+    }
     if (!Number.isInteger(pool) || pool < 1) return `bad --pool ${v.pool}`;
-    if (!(timeoutMs > 0)) return `bad --timeout-ms ${v["timeout-ms"]}`;
+    if (!(timeoutMs >= 1 && timeoutMs <= MAX_TIMEOUT_MS)) {
+      return `bad --timeout-ms ${v["timeout-ms"]}: 1 to ${MAX_TIMEOUT_MS}`;
+    }
     return { port, hostname: m[1], backendPort: Number(m[2]), pool, timeoutMs };
   } catch (err) {
-    return (err as Error).message;
+    return (err as Error).message.split("\n")[0]; // parseArgs explains over several lines
   }
 }
 

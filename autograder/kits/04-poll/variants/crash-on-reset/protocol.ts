@@ -1,0 +1,1 @@
+../../../../../solutions/04-poll/protocol.ts

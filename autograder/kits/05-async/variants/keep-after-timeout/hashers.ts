@@ -1,0 +1,1 @@
+../../../../../solutions/05-async/hashers.ts

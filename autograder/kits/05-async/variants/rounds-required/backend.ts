@@ -1,0 +1,1 @@
+../../../../../solutions/05-async/backend.ts
