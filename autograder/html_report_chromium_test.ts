@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { applyVariant } from "./variant.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const decode = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -42,13 +43,13 @@ async function chromium(): Promise<string> {
   return path;
 }
 
-/** The solution with one buggy file laid over it: a server that waits to fill its buffer. */
+/** The solution with one bug: a server that waits to fill its buffer (a kit test's variant). */
 async function buggySubmission(dir: string): Promise<void> {
-  for (const name of ["server.ts", "client.ts"]) {
-    await Deno.copyFile(join(root, "solutions/01-echo", name), join(dir, name));
-  }
-  const variant = "autograder/kits/01-echo/variants/server-waits-to-fill/server.ts";
-  await Deno.copyFile(join(root, variant), join(dir, "server.ts"));
+  const kit = {
+    kitDir: join(root, "autograder/kits/01-echo"),
+    reference: join(root, "solutions/01-echo"),
+  };
+  await applyVariant(kit, join(kit.kitDir, "variants/server-waits-to-fill.patch"), dir);
 }
 
 async function headless(browser: string, scratch: string, args: string[]) {

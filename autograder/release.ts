@@ -39,7 +39,7 @@ const STAFF_FILES = [
   /^docs\/gradescope\.md$/,
   /^docs\/release\//,
   /^docs\/benchmark\.md$/,
-  /^autograder\/(bundle|release|package_gradescope|kit_testing)\.ts$/,
+  /^autograder\/(bundle|release|package_gradescope|kit_testing|variant)\.ts$/,
   /^autograder\/sandbox_test\.ts$/,
   /^autograder\/fixtures\/hostile\//,
 ];
