@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { createContext, failVerdict, freePort, seededRandom } from "./context.ts";
 import { parseManifest } from "./manifest.ts";
-import { processTree } from "./proc.ts";
+import { capabilities, processTree } from "./proc.ts";
 import { delay, isAlive, within } from "./process.ts";
 import { openSandbox } from "./sandbox.ts";
 import { stageSubmission } from "./submission.ts";
@@ -96,14 +96,6 @@ Deno.test("failVerdict shows sent, expected, got and the first difference", () =
   );
 });
 
-/** CapEff and CapBnd of `pid`, from /proc/<pid>/status. */
-function capabilities(pid: number): { effective: bigint; bounding: bigint } {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const field = (name: string) =>
-    BigInt(`0x${status.match(new RegExp(`^${name}:\\s*(\\w+)$`, "m"))![1]}`);
-  return { effective: field("CapEff"), bounding: field("CapBnd") };
-}
-
 /** CAP_DAC_OVERRIDE (1) and CAP_DAC_READ_SEARCH (2): root reads a mode-000 file with either. */
 const FILE_OVERRIDES = (1n << 1n) | (1n << 2n);
 
@@ -170,6 +162,7 @@ Deno.test({
         assert.equal(exe, Deno.realPathSync(Deno.execPath()));
         for (const pid of await treeOf(server.pid, 2)) {
           const caps = capabilities(pid);
+          assert.ok(caps !== null, `process ${pid} ended before it was looked at`);
           if (dropCapabilities) {
             assert.equal(caps.effective & FILE_OVERRIDES, 0n, `CapEff of ${pid}`);
             if (Deno.uid() === 0) assert.equal(caps.bounding, 0n, `CapBnd of ${pid}`);

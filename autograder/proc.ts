@@ -139,53 +139,102 @@ export function processState(pid: number): string | null {
   return readStat(pid)?.state ?? null;
 }
 
+/** Returns the names of `pid`'s threads (`/proc/<pid>/task/<tid>/comm`); Workers are `worker-N`. */
+export function threadNames(pid: number): string[] {
+  const names: string[] = [];
+  try {
+    for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const name = readOrNull(`/proc/${pid}/task/${t.name}/comm`); // null: the thread ended
+      if (name !== null) names.push(name.trim());
+    }
+  } catch {
+    // the process ended
+  }
+  return names;
+}
+
+/** Capability sets of `pid` (`CapEff`, `CapBnd` in `/proc/<pid>/status`), or null if it is gone. */
+export function capabilities(pid: number): { effective: bigint; bounding: bigint } | null {
+  const effective = statusField(pid, "CapEff");
+  const bounding = statusField(pid, "CapBnd");
+  if (effective === null || bounding === null) return null;
+  return { effective: BigInt(`0x${effective}`), bounding: BigInt(`0x${bounding}`) };
+}
+
 /** One end of a TCP connection; only the port is matched. */
 export interface Endpoint {
   port: number;
 }
 
+/** `st` in `/proc/net/tcp`: an open connection. */
+export const TCP_ESTABLISHED = "01";
+/** `st` in `/proc/net/tcp`: a listening socket. */
+export const TCP_LISTEN = "0A";
+
+/** One TCP socket as a line of `/proc/net/tcp{,6}` shows it. */
+export interface TcpSocket {
+  localPort: number;
+  remotePort: number;
+  /** `st`: {@link TCP_ESTABLISHED}, {@link TCP_LISTEN}, or another state's hex code. */
+  state: string;
+  /** Bytes sent but not yet acknowledged or not yet sent. */
+  txQueue: number;
+  /** Bytes received and not yet read; for a listener, connections waiting for accept(). */
+  rxQueue: number;
+  /** The socket's inode (`socket:[inode]` in `/proc/<pid>/fd`); 0 when no process holds it. */
+  inode: number;
+  /** Addresses, state and inode as the kernel wrote them: the same socket has the same key. */
+  key: string;
+}
+
 /**
- * Parses `/proc/net/tcp` or `/proc/net/tcp6` text into socket inodes keyed by
- * `"localPort:remotePort"`. Addresses are hex (IPv4 little-endian), ports big-endian hex.
+ * Parses `/proc/net/tcp` or `/proc/net/tcp6` text. Addresses are hex (IPv4 little-endian),
+ * ports and queues big-endian hex.
  */
-export function parseNetTcp(text: string): Map<string, number[]> {
-  const out = new Map<string, number[]>();
+export function parseNetTcp(text: string): TcpSocket[] {
+  const out: TcpSocket[] = [];
   for (const line of text.split("\n").slice(1)) {
     const f = line.trim().split(/\s+/);
     if (f.length < 10) continue;
-    const local = parseInt(f[1].split(":")[1], 16);
-    const remote = parseInt(f[2].split(":")[1], 16);
-    const inode = Number(f[9]);
-    if (inode === 0) continue; // TIME_WAIT and friends belong to no process
-    const key = `${local}:${remote}`;
-    out.set(key, [...(out.get(key) ?? []), inode]);
+    const port = (address: string) => parseInt(address.split(":")[1], 16);
+    const [txQueue, rxQueue] = f[4].split(":").map((n) => parseInt(n, 16));
+    const [localPort, remotePort, state, inode] = [port(f[1]), port(f[2]), f[3], Number(f[9])];
+    const key = `${f[1]} ${f[2]} ${state} ${inode}`;
+    out.push({ localPort, remotePort, state, txQueue, rxQueue, inode, key });
   }
   return out;
 }
 
-function socketInodes(local: Endpoint, remote: Endpoint): Set<number> {
-  const found = new Set<number>();
+/**
+ * The TCP sockets of the machine (IPv4 and IPv6), each once. A read of `/proc/net/tcp` is no
+ * snapshot: while other sockets come and go, the kernel can list one socket twice across the
+ * read() calls that make up the file.
+ */
+export function tcpSockets(): TcpSocket[] {
+  const seen = new Map<string, TcpSocket>();
   for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    const text = readOrNull(file);
-    if (text === null) continue;
-    for (const inode of parseNetTcp(text).get(`${local.port}:${remote.port}`) ?? []) {
-      found.add(inode);
-    }
+    for (const socket of parseNetTcp(readOrNull(file) ?? "")) seen.set(socket.key, socket);
   }
-  return found;
+  return [...seen.values()];
 }
 
-function holdsSocket(pid: number, inodes: Set<number>): boolean {
+/** The socket listening on `port` (its `rxQueue` is the accept queue), or null. */
+export function listenerOn(port: number): TcpSocket | null {
+  return tcpSockets().find((s) => s.state === TCP_LISTEN && s.localPort === port) ?? null;
+}
+
+/** Socket inodes that `pid` holds, from the `socket:[N]` links in `/proc/<pid>/fd`. */
+export function socketInodesOf(pid: number): Set<number> {
+  const found = new Set<number>();
   try {
     for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
-      const link = readLinkOrNull(`/proc/${pid}/fd/${e.name}`);
-      const m = link?.match(/^socket:\[(\d+)\]$/);
-      if (m && inodes.has(Number(m[1]))) return true;
+      const m = readLinkOrNull(`/proc/${pid}/fd/${e.name}`)?.match(/^socket:\[(\d+)\]$/);
+      if (m) found.add(Number(m[1])); // no link: closed while we looked
     }
   } catch {
     // gone, or not ours to look at
   }
-  return false;
+  return found;
 }
 
 function readLinkOrNull(path: string): string | null {
@@ -202,42 +251,24 @@ function readLinkOrNull(path: string): string | null {
  * `socket:[inode]` links in `/proc/<pid>/fd`.
  */
 export function socketOwners(local: Endpoint, remote: Endpoint): number[] {
-  const inodes = socketInodes(local, remote);
+  const inodes = new Set(
+    tcpSockets()
+      .filter((s) => s.localPort === local.port && s.remotePort === remote.port && s.inode !== 0)
+      .map((s) => s.inode),
+  );
   if (inodes.size === 0) return [];
-  return allPids().filter((pid) => holdsSocket(pid, inodes));
+  return allPids().filter((pid) => [...socketInodesOf(pid)].some((i) => inodes.has(i)));
 }
 
-/** Returns the local ports of TCP sockets in LISTEN state (`st` 0A in `/proc/net/tcp{,6}`). */
+/** Returns the local ports of TCP sockets in LISTEN state. */
 export function listeningPorts(): Set<number> {
-  const ports = new Set<number>();
-  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    const text = readOrNull(file);
-    if (text === null) continue;
-    for (const line of text.split("\n").slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length >= 4 && f[3] === "0A") ports.add(parseInt(f[1].split(":")[1], 16));
-    }
-  }
-  return ports;
+  return new Set(tcpSockets().filter((s) => s.state === TCP_LISTEN).map((s) => s.localPort));
 }
 
 /**
- * Counts the ESTABLISHED TCP connections (`st` 01 in `/proc/net/tcp{,6}`) whose local port is
- * `port`: seen from a server listening on `port`, the connections its clients have open to it.
+ * Counts the ESTABLISHED TCP connections whose local port is `port`: seen from a server
+ * listening on `port`, the connections its clients have open to it.
  */
 export function establishedTo(port: number): number {
-  // A read of /proc/net/tcp is no snapshot: while other sockets come and go, the kernel can list
-  // one connection twice across read() calls. Count each (local, remote) pair once.
-  const seen = new Set<string>();
-  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    const text = readOrNull(file);
-    if (text === null) continue;
-    for (const line of text.split("\n").slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length >= 4 && f[3] === "01" && parseInt(f[1].split(":")[1], 16) === port) {
-        seen.add(`${f[1]} ${f[2]}`);
-      }
-    }
-  }
-  return seen.size;
+  return tcpSockets().filter((s) => s.state === TCP_ESTABLISHED && s.localPort === port).length;
 }

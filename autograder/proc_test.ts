@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import {
+  capabilities,
   cpuTimeMs,
   establishedTo,
+  listenerOn,
   listeningPorts,
   openFdCount,
   parseNetTcp,
@@ -13,6 +15,7 @@ import {
   rssBytes,
   socketOwners,
   threadCount,
+  threadNames,
   zombieChildren,
 } from "./proc.ts";
 
@@ -75,15 +78,41 @@ Deno.test("zombieChildren lists exited children their parent has not reaped", as
   }
 });
 
-Deno.test("parseNetTcp reads ports as big-endian hex and skips inode 0", () => {
+Deno.test("parseNetTcp reads ports and queues as big-endian hex, states and inodes", () => {
   const text = [
     "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode",
-    "   0: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000  0 0 12345 1",
+    "   0: 0100007F:1F90 0100007F:C350 01 00000010:00000020 00:00000000 00000000  0 0 12345 1",
     "   1: 0100007F:1F90 0100007F:C351 06 00000000:00000000 00:00000000 00000000  0 0 0 1",
   ].join("\n");
-  const m = parseNetTcp(text);
-  assert.deepEqual(m.get("8080:50000"), [12345]);
-  assert.equal(m.get("8080:50001"), undefined);
+  const [open, timeWait] = parseNetTcp(text);
+  assert.deepEqual(
+    { ...open, key: undefined },
+    {
+      localPort: 8080,
+      remotePort: 50000,
+      state: "01",
+      txQueue: 16,
+      rxQueue: 32,
+      inode: 12345,
+      key: undefined,
+    },
+  );
+  assert.equal(timeWait.inode, 0, "a TIME_WAIT socket belongs to no process");
+  assert.notEqual(open.key, timeWait.key);
+});
+
+Deno.test("listenerOn finds a listener and its accept queue", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  assert.equal(listenerOn(listener.addr.port)?.rxQueue, 0);
+  using _client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  assert.equal(listenerOn(listener.addr.port)?.rxQueue, 1, "one connection waits for accept()");
+  using _accepted = await listener.accept();
+});
+
+Deno.test("threadNames and capabilities read this process from /proc", () => {
+  assert.ok(threadNames(Deno.pid).length >= 1);
+  const caps = capabilities(Deno.pid);
+  assert.ok(caps !== null && (caps.effective & caps.bounding) === caps.effective);
 });
 
 Deno.test("socketOwners finds this process as the owner of both ends", async () => {

@@ -165,42 +165,6 @@ export async function settle(pid: number, ms = 5_000): Promise<void> {
   while (Date.now() < end && liveChildren(pid).length > 0) await delay(25);
 }
 
-/** Socket inodes that `pid` holds, from the `socket:[N]` links in /proc/<pid>/fd. */
-export function socketInodesOf(pid: number): Set<number> {
-  const found = new Set<number>();
-  try {
-    for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
-      try {
-        const m = Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`).match(/^socket:\[(\d+)\]$/);
-        if (m) found.add(Number(m[1]));
-      } catch {
-        // closed while we looked
-      }
-    }
-  } catch {
-    // gone
-  }
-  return found;
-}
-
-/** The inode of the TCP socket listening on `port` (state 0A in /proc/net/tcp{,6}), or null. */
-export function listenerInode(port: number): number | null {
-  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    let text: string;
-    try {
-      text = Deno.readTextFileSync(file);
-    } catch {
-      continue;
-    }
-    for (const line of text.split("\n").slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10 || f[3] !== "0A") continue;
-      if (parseInt(f[1].split(":")[1], 16) === port) return Number(f[9]);
-    }
-  }
-  return null;
-}
-
 /** True when `bytes` contains `needle` anywhere. */
 export function contains(bytes: Uint8Array, needle: Uint8Array): boolean {
   outer: for (let i = 0; i + needle.length <= bytes.length; i++) {

@@ -6,7 +6,16 @@
  * @module
  */
 import type { Probe, ProbeContext, ServerHandle, ServerOptions, Verdict } from "../../probe.ts";
-import { openFdCount, processGroup, processTree, readStat, zombieChildren } from "../../proc.ts";
+import {
+  capabilities,
+  listenerOn,
+  openFdCount,
+  processGroup,
+  processTree,
+  readStat,
+  socketInodesOf,
+  zombieChildren,
+} from "../../proc.ts";
 import { delay, isAlive } from "../../process.ts";
 import { type Received, sameBytes } from "../../tcp.ts";
 import {
@@ -17,7 +26,6 @@ import {
   type HeldConnection,
   hold,
   type HttpResponse,
-  listenerInode,
   liveChildren,
   makeDocRoot,
   owners,
@@ -25,7 +33,6 @@ import {
   rawRequest,
   requestLine,
   settle,
-  socketInodesOf,
 } from "./_http.ts";
 
 /** Starts the server on `doc` with short counts injected from the run's seed. */
@@ -268,13 +275,7 @@ const curlClient: Probe = {
  * mode: root has them unless they were dropped.
  */
 function fileOverrides(pid: number): string[] {
-  let status: string;
-  try {
-    status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  } catch {
-    return []; // gone
-  }
-  const effective = BigInt(`0x${status.match(/^CapEff:\s*([0-9a-f]+)$/m)?.[1] ?? "0"}`);
+  const effective = capabilities(pid)?.effective ?? 0n; // null: gone
   const names: [bigint, string][] = [[1n, "CAP_DAC_OVERRIDE"], [2n, "CAP_DAC_READ_SEARCH"]];
   return names.filter(([bit]) => (effective >> bit) & 1n).map(([, name]) => name);
 }
@@ -483,7 +484,7 @@ const childNoListener: Probe = {
   async run(ctx) {
     await using doc = await makeDocRoot(ctx);
     const server = await startOn(ctx, doc);
-    const inode = listenerInode(server.port);
+    const inode = listenerOn(server.port)?.inode ?? null;
     if (inode === null) {
       return ctx.fail({ what: `no socket listens on port ${server.port} in /proc/net/tcp` });
     }

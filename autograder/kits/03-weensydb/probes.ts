@@ -11,7 +11,7 @@
  * @module
  */
 import type { Probe, ProbeContext, Verdict } from "../../probe.ts";
-import { threadCount } from "../../proc.ts";
+import { listenerOn, tcpSockets, threadCount, threadNames } from "../../proc.ts";
 import { concat } from "../../tcp.ts";
 import {
   encodeLine,
@@ -95,20 +95,7 @@ async function pipeline(
  * several at a time on a busy machine.
  */
 function workerThreads(pid: number): number {
-  let n = 0;
-  try {
-    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
-      try {
-        const name = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/comm`).trim();
-        if (/^worker-\d+$/.test(name)) n++;
-      } catch {
-        // the thread ended meanwhile
-      }
-    }
-  } catch {
-    // the process ended
-  }
-  return n;
+  return threadNames(pid).filter((name) => /^worker-\d+$/.test(name)).length;
 }
 
 /** One client sends GET warm and leaves (the server's first Worker); a failure if no END. */
@@ -258,19 +245,9 @@ const UNREAD_GETS = 20;
 /** The send queue of the server's end and the receive queue of the client's, from /proc. */
 function socketQueues(serverPort: number, clientPort: number): { tx: number; rx: number } {
   const queues = { tx: 0, rx: 0 };
-  let text = "";
-  try {
-    text = Deno.readTextFileSync("/proc/net/tcp");
-  } catch {
-    return queues;
-  }
-  for (const line of text.split("\n").slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 5) continue;
-    const [local, remote] = [f[1], f[2]].map((a) => parseInt(a.split(":")[1], 16));
-    const [tx, rx] = f[4].split(":").map((n) => parseInt(n, 16));
-    if (local === serverPort && remote === clientPort) queues.tx = tx;
-    if (local === clientPort && remote === serverPort) queues.rx = rx;
+  for (const s of tcpSockets()) {
+    if (s.localPort === serverPort && s.remotePort === clientPort) queues.tx = s.txQueue;
+    if (s.localPort === clientPort && s.remotePort === serverPort) queues.rx = s.rxQueue;
   }
   return queues;
 }
@@ -728,28 +705,6 @@ function judgeReport(ctx: ProbeContext, events: LockOrderEvent[]): Verdict | nul
   return null;
 }
 
-/**
- * How many connections wait in the accept queue of the socket listening on `port` (the rx_queue
- * of its LISTEN line in /proc/net/tcp), or null when there is no such socket.
- */
-function acceptQueue(port: number): number | null {
-  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    let text: string;
-    try {
-      text = Deno.readTextFileSync(file);
-    } catch {
-      continue;
-    }
-    for (const line of text.split("\n").slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length >= 5 && f[3] === "0A" && parseInt(f[1].split(":")[1], 16) === port) {
-        return parseInt(f[4].split(":")[1], 16);
-      }
-    }
-  }
-  return null;
-}
-
 /** Worker threads allowed under --max-threads 8: the 8, and 2 still ending. */
 const CAPPED_WORKERS = 8 + 2;
 
@@ -781,7 +736,9 @@ const manyConnections: Probe = {
         const ok = await eventually(() => answered.size >= want || over(round), 30_000);
         // A server without a cap starts a Worker per connection it accepts: wait until it has
         // accepted them all (or keeps the rest queued in the kernel, which is a cap too).
-        if (round === 1) await eventually(() => acceptQueue(server.port) === 0 || over(1), 10_000);
+        if (round === 1) {
+          await eventually(() => listenerOn(server.port)?.rxQueue === 0 || over(1), 10_000);
+        }
         workers();
         if (server.exited()) {
           return ctx.fail({

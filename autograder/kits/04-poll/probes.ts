@@ -12,7 +12,7 @@
  * @module
  */
 import type { Probe, ProbeContext, ServerHandle, Verdict } from "../../probe.ts";
-import { cpuTimeMs, openFdCount, rssBytes, threadCount } from "../../proc.ts";
+import { cpuTimeMs, openFdCount, rssBytes, threadCount, threadNames } from "../../proc.ts";
 import { delay, within } from "../../process.ts";
 import { encodeSet, KvClient, type Reply, showReply } from "../../weensydb/client.ts";
 import { protocolProbes, runScript, startDb } from "../../weensydb/protocol_probes.ts";
@@ -98,23 +98,6 @@ async function getMissing(conn: Deno.TcpConn, key: string, ms: number): Promise<
     return new TextDecoder().decode(buf) === "END\r\n";
   })();
   return await within(reading.catch(() => false), ms, false);
-}
-
-/** Names of the server's threads (`/proc/<pid>/task/<tid>/comm`). */
-function threadNames(pid: number): string[] {
-  const names: string[] = [];
-  try {
-    for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
-      try {
-        names.push(Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/comm`).trim());
-      } catch {
-        // the thread ended meanwhile
-      }
-    }
-  } catch {
-    // the process ended
-  }
-  return names;
 }
 
 /** Sequential round trips on `client`; the sorted latencies in ms, or the reply that failed. */
