@@ -8,8 +8,8 @@
  */
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { processTree } from "../proc.ts";
-import { delay } from "../process.ts";
+import { processTree } from "../observe/proc.ts";
+import { delay } from "../harness/process.ts";
 import { fromJson, histogram, merge, percentile, toJson } from "./histogram.ts";
 import type { LoadOptions, LoadResult } from "./generator.ts";
 import { holdConnections, preload } from "./generator.ts";

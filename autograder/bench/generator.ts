@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { cpuTimeMs } from "../proc.ts";
+import { cpuTimeMs } from "../observe/proc.ts";
 import { type Histogram, histogram, type HistogramJson, record, toJson } from "./histogram.ts";
 import { makeProtocol, type Protocol, type ProtocolSpec } from "./protocols.ts";
 

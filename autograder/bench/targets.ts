@@ -7,8 +7,8 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { CLOCK_TICKS, cpuTimeMs, processTree, rssBytes } from "../proc.ts";
-import { type ChildHandle, delay, startChild } from "../process.ts";
+import { CLOCK_TICKS, cpuTimeMs, processTree, rssBytes } from "../observe/proc.ts";
+import { type ChildHandle, delay, startChild } from "../harness/process.ts";
 import { holdConnections } from "./generator.ts";
 import type { ProtocolSpec } from "./protocols.ts";
 

@@ -9,8 +9,8 @@
  *
  * @module
  */
-import { listeningPorts } from "../../proc.ts";
-import { concat, send } from "../../tcp.ts";
+import { listeningPorts } from "../../observe/proc.ts";
+import { concat, send } from "../../toolkit/tcp.ts";
 
 /** A running echo peer; `close()` stops it and waits until it is gone. */
 export interface Peer {

@@ -8,10 +8,10 @@
  *
  * @module
  */
-import type { Probe, ProbeContext, ProgramResult, ServerHandle, Verdict } from "../../probe.ts";
-import { openFdCount } from "../../proc.ts";
-import { within } from "../../process.ts";
-import { dial, receive, type Received, roundTrip, sameBytes, send } from "../../tcp.ts";
+import type { Probe, ProbeContext, ProgramResult, ServerHandle, Verdict } from "../../harness/probe.ts";
+import { openFdCount } from "../../observe/proc.ts";
+import { within } from "../../harness/process.ts";
+import { dial, receive, type Received, roundTrip, sameBytes, send } from "../../toolkit/tcp.ts";
 import {
   close,
   connectTcp,

@@ -4,10 +4,10 @@
  *
  * @module
  */
-import type { ProbeContext, ServerHandle } from "../../probe.ts";
-import { delay, isAlive } from "../../process.ts";
-import { processTree, socketOwners } from "../../proc.ts";
-import { dial, receive, type Received, send } from "../../tcp.ts";
+import type { ProbeContext, ServerHandle } from "../../harness/probe.ts";
+import { delay, isAlive } from "../../harness/process.ts";
+import { processTree, socketOwners } from "../../observe/proc.ts";
+import { dial, receive, type Received, send } from "../../toolkit/tcp.ts";
 
 const encoder = new TextEncoder();
 const latin1 = new TextDecoder("latin1");

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Probe, ProbeContext, ServerHandle, ServerOptions, Verdict } from "../../probe.ts";
+import type { Probe, ProbeContext, ServerHandle, ServerOptions, Verdict } from "../../harness/probe.ts";
 import {
   capabilities,
   listenerOn,
@@ -15,9 +15,9 @@ import {
   readStat,
   socketInodesOf,
   zombieChildren,
-} from "../../proc.ts";
-import { delay, isAlive } from "../../process.ts";
-import { type Received, sameBytes } from "../../tcp.ts";
+} from "../../observe/proc.ts";
+import { delay, isAlive } from "../../harness/process.ts";
+import { type Received, sameBytes } from "../../toolkit/tcp.ts";
 import {
   contains,
   type DocRoot,

@@ -6,9 +6,9 @@
  *
  * @module
  */
-import { checkOperations } from "../../linearizability.ts";
-import { type KvInput, kvModel, type KvOperation, type KvOutput } from "../../kv_model.ts";
-import type { Probe, ProbeContext } from "../../probe.ts";
+import { checkOperations } from "../../check/linearizability.ts";
+import { type KvInput, kvModel, type KvOperation, type KvOutput } from "../_weensydb/kv_model.ts";
+import type { Probe, ProbeContext } from "../../harness/probe.ts";
 import {
   encodeLine,
   encodeSet,
@@ -16,8 +16,8 @@ import {
   latin1,
   type Reply,
   showReply,
-} from "../../weensydb/client.ts";
-import { startDb } from "../../weensydb/protocol_probes.ts";
+} from "../_weensydb/client.ts";
+import { startDb } from "../_weensydb/protocol_probes.ts";
 
 const CLIENTS = 4;
 const OPS_PER_CLIENT = 150;

@@ -10,9 +10,9 @@
  *
  * @module
  */
-import type { Probe, ProbeContext, Verdict } from "../../probe.ts";
-import { listenerOn, tcpSockets, threadCount, threadNames } from "../../proc.ts";
-import { concat } from "../../tcp.ts";
+import type { Probe, ProbeContext, Verdict } from "../../harness/probe.ts";
+import { listenerOn, tcpSockets, threadCount, threadNames } from "../../observe/proc.ts";
+import { concat } from "../../toolkit/tcp.ts";
 import {
   encodeLine,
   encodeSet,
@@ -20,7 +20,7 @@ import {
   latin1,
   type Reply,
   showReply,
-} from "../../weensydb/client.ts";
+} from "../_weensydb/client.ts";
 import {
   type Expect,
   matches,
@@ -28,7 +28,7 @@ import {
   runScript,
   startDb,
   type Step,
-} from "../../weensydb/protocol_probes.ts";
+} from "../_weensydb/protocol_probes.ts";
 import { bucketOf, findCycles, type LockOrderEvent } from "../../../shared/mod.ts";
 import { linearizableProbe } from "./_linearizable.ts";
 

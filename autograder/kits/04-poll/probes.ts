@@ -11,11 +11,11 @@
  *
  * @module
  */
-import type { Probe, ProbeContext, ServerHandle, Verdict } from "../../probe.ts";
-import { cpuTimeMs, openFdCount, rssBytes, threadCount, threadNames } from "../../proc.ts";
-import { delay, within } from "../../process.ts";
-import { encodeSet, KvClient, type Reply, showReply } from "../../weensydb/client.ts";
-import { protocolProbes, runScript, startDb } from "../../weensydb/protocol_probes.ts";
+import type { Probe, ProbeContext, ServerHandle, Verdict } from "../../harness/probe.ts";
+import { cpuTimeMs, openFdCount, rssBytes, threadCount, threadNames } from "../../observe/proc.ts";
+import { delay, within } from "../../harness/process.ts";
+import { encodeSet, KvClient, type Reply, showReply } from "../_weensydb/client.ts";
+import { protocolProbes, runScript, startDb } from "../_weensydb/protocol_probes.ts";
 
 const encoder = new TextEncoder();
 

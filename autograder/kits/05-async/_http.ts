@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { concat } from "../../tcp.ts";
+import { concat } from "../../toolkit/tcp.ts";
 
 /** What one request got: a status and body, or (status 0) why there was none. */
 export interface Answer {

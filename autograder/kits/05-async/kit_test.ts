@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath as fromFileUrl } from "node:url";
-import { failures, gradeOverlay as overlay, testVariants } from "../../kit_testing.ts";
-import { runKit } from "../../runner.ts";
+import { failures, gradeOverlay as overlay, testVariants } from "../../testing/kit_testing.ts";
+import { runKit } from "../../harness/runner.ts";
 import { probes } from "./probes.ts";
 
 const kitDir = fromFileUrl(new URL(".", import.meta.url));

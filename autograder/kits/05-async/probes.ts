@@ -10,10 +10,10 @@
  */
 import { createHash } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
-import type { Probe, ProbeContext, ServerHandle, Verdict } from "../../probe.ts";
-import { establishedTo } from "../../proc.ts";
-import { delay, within } from "../../process.ts";
-import { receive, sameBytes, send } from "../../tcp.ts";
+import type { Probe, ProbeContext, ServerHandle, Verdict } from "../../harness/probe.ts";
+import { establishedTo } from "../../observe/proc.ts";
+import { delay, within } from "../../harness/process.ts";
+import { receive, sameBytes, send } from "../../toolkit/tcp.ts";
 import { freePort, startFakeBackend, startRealBackend, valueOf } from "./_backends.ts";
 import { type Answer, jsonOf, KeepAlive, request, showAnswer } from "./_http.ts";
 

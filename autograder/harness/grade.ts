@@ -1,0 +1,249 @@
+/**
+ * The grading CLI:
+ *
+ * ```sh
+ * deno task grade <assignment> [submission-dir] [--results FILE] [--only PROBE] [--seed N]
+ *                  [--junit FILE] [--autolab] [--html FILE] [--sandbox]
+ * ```
+ *
+ * `--results` writes Gradescope's results.json, `--junit` JUnit XML, and `--autolab` prints
+ * Autolab's autoresult JSON as the last line of output. `--html` writes a self-contained HTML
+ * report with a timeline of each failed probe's connections. `--sandbox` runs the student's
+ * processes in the sandbox (sandbox.ts), and the grader itself in a network namespace of its
+ * own where only loopback exists.
+ *
+ * Exit status: 0 when every probe passed, 1 when some failed, 2 when grading could not run
+ * (bad arguments, unknown assignment, missing files), always with one line on stderr; 130 or 143
+ * when stopped by SIGINT or SIGTERM, after cleaning up and without writing results.
+ *
+ * @module
+ */
+
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { toAutolab, toJunit } from "../report/formats.ts";
+import { renderHtml } from "../report/html.ts";
+import { describeZodError } from "./manifest.ts";
+import { stopAll, within } from "./process.ts";
+import { formatTotals, progressHooks, useColor, writeStdout } from "../report/terminal.ts";
+import { writeResults } from "../report/gradescope.ts";
+import { abandonRuns, runKit } from "./runner.ts";
+import { allPids, readStat } from "../observe/proc.ts";
+import { networkNamespaceCommand } from "../sandbox/sandbox.ts";
+import { REPO_ROOT } from "./submission.ts";
+
+const USAGE = "usage: deno task grade <assignment> [submission-dir] [--results FILE] " +
+  "[--only PROBE] [--seed N] [--junit FILE] [--autolab] [--html FILE] [--sandbox]";
+
+/** A usage problem: reported as one line, exit 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** The validated command line. */
+export const GradeConfigSchema = z.object({
+  assignment: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "must look like 01-echo"),
+  submissionDir: z.string(),
+  kitsDir: z.string(),
+  results: z.string().optional(),
+  junit: z.string().optional(),
+  autolab: z.boolean().default(false),
+  html: z.string().optional(),
+  sandbox: z.boolean().default(false),
+  only: z.array(z.string()).default([]),
+  seed: z.coerce.number().int().nonnegative().optional(),
+});
+
+/** A validated command line. */
+export type GradeConfig = z.infer<typeof GradeConfigSchema>;
+
+/** The directory the user ran the command from (`deno task` runs in the repo, sets INIT_CWD). */
+export function userCwd(): string {
+  return Deno.env.get("INIT_CWD") || Deno.cwd();
+}
+
+/** Parses the command line into a {@link GradeConfig}; throws a {@link UsageError}. */
+export function parseCommandLine(argv: string[], cwd = userCwd()): GradeConfig {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        results: { type: "string" },
+        junit: { type: "string" },
+        autolab: { type: "boolean" },
+        html: { type: "string" },
+        sandbox: { type: "boolean" },
+        only: { type: "string", multiple: true },
+        seed: { type: "string" },
+        kits: { type: "string" },
+      },
+    });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message.split("\n")[0]} (${USAGE})`);
+  }
+  const [assignment, submission, ...extra] = parsed.positionals;
+  if (assignment === undefined) throw new UsageError(`missing <assignment> (${USAGE})`);
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}" (${USAGE})`);
+  const v = parsed.values;
+  const result = GradeConfigSchema.safeParse({
+    assignment,
+    submissionDir: resolve(cwd, submission ?? join(REPO_ROOT, "assignments", assignment)),
+    kitsDir: resolve(cwd, v.kits ?? join(REPO_ROOT, "autograder", "kits")),
+    results: v.results === undefined ? undefined : resolve(cwd, v.results),
+    junit: v.junit === undefined ? undefined : resolve(cwd, v.junit),
+    autolab: v.autolab,
+    html: v.html === undefined ? undefined : resolve(cwd, v.html),
+    sandbox: v.sandbox,
+    only: v.only?.flatMap((o) => o.split(",")),
+    seed: v.seed,
+  });
+  if (!result.success) throw new UsageError(describeZodError(result.error));
+  return result.data;
+}
+
+/** Refuses an output file whose directory is missing, before a long run rather than after. */
+function checkWritableDir(file: string): void {
+  let isDir = false;
+  try {
+    isDir = Deno.statSync(dirname(file)).isDirectory;
+  } catch {
+    // missing: said below
+  }
+  if (!isDir) throw new UsageError(`cannot write ${file}: no directory ${dirname(file)}`);
+}
+
+/** Lists the assignments that have a kit (a directory with manifest.json) in `kitsDir`. */
+export function knownAssignments(kitsDir: string): string[] {
+  const names: string[] = [];
+  try {
+    for (const e of Deno.readDirSync(kitsDir)) {
+      try {
+        if (e.isDirectory && Deno.statSync(join(kitsDir, e.name, "manifest.json")).isFile) {
+          names.push(e.name);
+        }
+      } catch {
+        // no manifest: not a kit yet
+      }
+    }
+  } catch {
+    // no kits directory at all
+  }
+  return names.sort();
+}
+
+/**
+ * Runs the grader for `argv`; returns the exit status. Never throws. When `signal` aborts, the
+ * run stops and cleans up, and no results are written (the caller decides the exit status).
+ */
+export async function main(argv: string[], signal?: AbortSignal): Promise<number> {
+  try {
+    const config = parseCommandLine(argv);
+    for (const file of [config.results, config.junit, config.html]) {
+      if (file !== undefined) checkWritableDir(file);
+    }
+    const known = knownAssignments(config.kitsDir);
+    if (!known.includes(config.assignment)) {
+      const list = known.length > 0 ? known.join(", ") : "none";
+      throw new UsageError(`unknown assignment "${config.assignment}" (known: ${list})`);
+    }
+    const run = await runKit({
+      kitDir: join(config.kitsDir, config.assignment),
+      submissionDir: config.submissionDir,
+      seed: config.seed,
+      only: config.only,
+      sandbox: config.sandbox,
+      signal,
+      ...progressHooks(),
+    });
+    if (config.sandbox && Deno.env.get(NETNS_ENV) !== "inside") {
+      run.notes.unshift(
+        "sandbox: no network namespace here: student processes can use the network",
+      );
+    }
+    writeStdout(`${formatTotals(run, useColor())}\n`);
+    if (config.results) await writeResults(config.results, run);
+    if (config.junit) await Deno.writeTextFile(config.junit, toJunit(run));
+    if (config.autolab) writeStdout(`${toAutolab(run)}\n`);
+    if (config.html) await Deno.writeTextFile(config.html, renderHtml(run));
+    return run.probes.every((p) => p.passed) ? 0 : 1;
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    console.error(`grade: ${message.split("\n").join(" ")}`);
+    if (argv.includes("--autolab")) writeStdout(`${JSON.stringify({ scores: {} })}\n`);
+    return 2;
+  }
+}
+
+/** Set in the environment of a grader re-run in its own network namespace. */
+const NETNS_ENV = "COURSE_GRADER_NETNS";
+
+/**
+ * With `--sandbox`, re-runs this grader in a network namespace of its own (only loopback), and
+ * returns its exit status; returns null to grade in this process instead (already inside, no
+ * `--sandbox`, or no way to make a namespace here).
+ */
+async function inNetworkNamespace(argv: string[]): Promise<number | null> {
+  if (!argv.includes("--sandbox") || Deno.env.get(NETNS_ENV) === "inside") return null;
+  const self = ["run", "--allow-all", fileURLToPath(import.meta.url), ...argv];
+  const command = networkNamespaceCommand(Deno.execPath(), self);
+  if (command === null) return null;
+  const child = new Deno.Command(command.cmd, {
+    args: command.args,
+    env: { [NETNS_ENV]: "inside" },
+    detached: true, // a signal to our process group must not reach bubblewrap (see below)
+  }).spawn();
+  // A signal goes to the grader inside, which cleans up and exits; bubblewrap itself would die
+  // of it and take the grader down before its clean-up (--die-with-parent).
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => {
+      for (const pid of allPids().filter((p) => readStat(p)?.ppid === child.pid)) {
+        try {
+          Deno.kill(pid, signal);
+        } catch {
+          // already gone
+        }
+      }
+    });
+  }
+  const status = await child.status;
+  return status.signal ? 128 + 15 : status.code;
+}
+
+/**
+ * How long a stopped run has to end its probe and clean up on its own. grade-all allows a grader
+ * it stops 3 s before it kills it, and the clean-up after this takes a fraction of a second.
+ */
+const STOP_MS = 2_000;
+
+/**
+ * Stops the run `graded` of `stop`'s grader on SIGINT or SIGTERM, in order: first the run (no
+ * further probe starts, the running one is cut short), so that nothing starts a student process
+ * while the clean-up goes on; then its clean-up (student processes, sandbox, run directory), done
+ * by the run itself; then whatever of it did not end within {@link STOP_MS}; then exit.
+ */
+function stopOnSignals(stop: AbortController, graded: Promise<number>): void {
+  for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    Deno.addSignalListener(signal, async () => {
+      if (stop.signal.aborted) return; // stopping already
+      stop.abort(new Error(`stopped by ${signal}`));
+      await within(graded, STOP_MS, null);
+      await stopAll();
+      await abandonRuns(); // the run's finally blocks will not run after Deno.exit
+      Deno.exit(status);
+    });
+  }
+}
+
+if (import.meta.main) {
+  const outer = await inNetworkNamespace(Deno.args);
+  if (outer !== null) Deno.exit(outer);
+  const stop = new AbortController();
+  const graded = main(Deno.args, stop.signal);
+  stopOnSignals(stop, graded);
+  const status = await graded;
+  if (!stop.signal.aborted) Deno.exit(status); // else the signal's listener exits
+}

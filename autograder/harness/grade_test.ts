@@ -1,0 +1,239 @@
+import assert from "node:assert/strict";
+import { basename, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { CGROUP_ROOT, kernelFs, PARENT } from "../sandbox/cgroups.ts";
+import { GradescopeResultsSchema } from "../report/gradescope.ts";
+import { knownAssignments, parseCommandLine } from "./grade.ts";
+import { isAlive, within } from "./process.ts";
+import { runKit } from "./runner.ts";
+import { processesMatching } from "../sandbox/sandbox.ts";
+
+const grade = fileURLToPath(new URL("./grade.ts", import.meta.url));
+const fixtures = fileURLToPath(new URL("../fixtures", import.meta.url));
+
+async function cli(args: string[], cwd = fixtures) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", grade, ...args],
+    cwd,
+    env: { NO_COLOR: "1", INIT_CWD: cwd },
+  }).output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+Deno.test("grade: unknown assignment exits 2 with one line naming the known ones", async () => {
+  const r = await cli(["99-nope", "--kits", "."]);
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr, 'grade: unknown assignment "99-nope" (known: kit)\n');
+});
+
+Deno.test("grade: missing submission files exit 2 with one line", async () => {
+  const r = await cli(["kit", "never_listens/..", "--kits", "."]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^grade: Missing files in \/.*\/fixtures: server\.ts\n$/);
+});
+
+Deno.test("grade: bad arguments exit 2 with one line and the usage", async () => {
+  const r = await cli(["kit", "--bogus"]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^grade: Unknown option '--bogus'.* \(usage: deno task grade /);
+  assert.equal(r.stderr.split("\n").length, 2);
+  assert.ok(!r.stderr.includes("    at "), r.stderr);
+});
+
+Deno.test("grade: an output file in a missing directory exits 2 before grading", async () => {
+  const r = await cli(["kit", "ok", "--kits", ".", "--results", "/nonexistent-dir/r.json"]);
+  assert.equal(r.code, 2);
+  assert.equal(
+    r.stderr,
+    "grade: cannot write /nonexistent-dir/r.json: no directory /nonexistent-dir\n",
+  );
+  assert.equal(r.stdout, "", "nothing was graded");
+});
+
+Deno.test("grade: a run with failures exits 1 and writes a valid results.json", async () => {
+  const results = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    const args = ["kit", "ok", "--kits", ".", "--only", "connects,fails", "--seed", "5"];
+    const r = await cli([...args, "--results", results]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /PASS {2}connects +1\/1/);
+    assert.match(r.stdout, /FAIL {2}fails +0\/2/);
+    assert.match(r.stdout, /hint: README\.md §1/);
+    assert.match(r.stdout, /1\/2 probes passed, score 1\/3, .*seed 5/);
+    const parsed = GradescopeResultsSchema.parse(JSON.parse(await Deno.readTextFile(results)));
+    assert.equal(parsed.score, 1);
+  } finally {
+    await Deno.remove(results);
+  }
+});
+
+Deno.test("grade: a fully passing run exits 0", async () => {
+  const r = await cli(["kit", "ok", "--kits", ".", "--only", "connects"]);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+});
+
+Deno.test("parseCommandLine resolves paths against the user's directory", () => {
+  const c = parseCommandLine(["01-echo", "sub", "--results", "r.json", "--seed", "9"], "/home/u");
+  assert.equal(c.submissionDir, "/home/u/sub");
+  assert.equal(c.results, "/home/u/r.json");
+  assert.equal(c.seed, 9);
+  assert.throws(() => parseCommandLine([], "/"), /missing <assignment>/);
+  assert.throws(() => parseCommandLine(["x", "--seed", "abc"], "/"), /^UsageError: seed: /);
+  assert.throws(() => parseCommandLine(["x", "--seed", "1.5"], "/"), /^UsageError: seed: /);
+  assert.throws(() => parseCommandLine(["a", "b", "c"], "/"), /unexpected argument "c"/);
+  assert.deepEqual(knownAssignments(fixtures), ["kit"]);
+});
+
+/**
+ * A kit whose first probe starts the server, says so (on stdout, and as an event for a test in
+ * this process), and then waits for the server to exit, as a probe of a crash does; its second
+ * probe starts another server. Written into `dir`.
+ */
+async function writeHoldingKit(dir: string): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  const manifest = {
+    name: "holding",
+    title: "A probe that holds the server up until the run is stopped",
+    handout: "README.md",
+    files: ["server.ts"],
+    entries: { server: { file: "server.ts", args: ["--port", "{port}"] } },
+    budgetMs: 120_000,
+  };
+  await Deno.writeTextFile(join(dir, "manifest.json"), JSON.stringify(manifest));
+  await Deno.writeTextFile(
+    join(dir, "probes.ts"),
+    `const base = { points: 1, visibility: "visible", hint: "README.md §1", deadlineMs: 120_000 };
+export const probes = [
+  {
+    ...base,
+    name: "holds",
+    title: "holds the server up",
+    async run(ctx) {
+      const server = await ctx.startServer();
+      const up = { pid: server.pid, runDir: Deno.env.get("TMPDIR") };
+      console.log(\`server up: \${up.pid} \${up.runDir}\`);
+      globalThis.dispatchEvent(new CustomEvent("holding-kit:up", { detail: up }));
+      await server.status;
+      return ctx.fail({ what: "the server went away" });
+    },
+  },
+  {
+    ...base,
+    name: "after",
+    title: "the probe after it",
+    async run(ctx) {
+      await ctx.startServer();
+      return ctx.pass();
+    },
+  },
+];
+`,
+  );
+}
+
+/** The cgroups `pid` is in, from /proc ("" once it is gone). */
+function cgroupsOf(pid: number): string {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/cgroup`);
+  } catch {
+    return "";
+  }
+}
+
+/** The directories the run `name`'s cgroups have, in either cgroup version. */
+function cgroupDirs(name: string): string[] {
+  return ["", "memory", "pids"].map((h) => join(CGROUP_ROOT, h, PARENT, name));
+}
+
+function exists(path: string): boolean {
+  return kernelFs.exists(path);
+}
+
+for (const sandbox of [false, true]) {
+  Deno.test(`runKit with a stopped signal${sandbox ? " (sandboxed)" : ""}: the probe is cut short, none starts after, all cleaned up`, async () => {
+    const kits = await Deno.makeTempDir({ prefix: "holding-kit-" });
+    try {
+      await writeHoldingKit(join(kits, "holding"));
+      const stop = new AbortController();
+      const started: string[] = [];
+      let up: { pid: number; runDir: string; cgroups: string } | undefined;
+      const onUp = (e: Event) => {
+        up = { ...(e as CustomEvent).detail, cgroups: cgroupsOf((e as CustomEvent).detail.pid) };
+        stop.abort(new Error("stopped by the test"));
+      };
+      globalThis.addEventListener("holding-kit:up", onUp, { once: true });
+      const run = runKit({
+        kitDir: join(kits, "holding"),
+        submissionDir: join(fixtures, "ok"),
+        sandbox,
+        signal: stop.signal,
+        onStart: (p) => started.push(p.name),
+      });
+      const outcome = await within(
+        run.then(() => "finished", (e: Error) => e.message),
+        60_000,
+        null,
+      );
+      globalThis.removeEventListener("holding-kit:up", onUp);
+      assert.equal(outcome, "stopped by the test");
+      assert.deepEqual(started, ["holds"], "no probe starts after the stop");
+      assert.ok(up !== undefined);
+      assert.equal(isAlive(up.pid), false, "the server was stopped");
+      if (sandbox) {
+        assert.match(up.cgroups, new RegExp(`/${PARENT}/${basename(up.runDir)}\n`), "it was in");
+        assert.deepEqual(processesMatching(up.runDir), [], "no student process is left");
+        assert.equal(exists(up.runDir), false, "the run's directory is removed");
+        for (const dir of cgroupDirs(basename(up.runDir))) assert.equal(exists(dir), false, dir);
+      }
+    } finally {
+      await Deno.remove(kits, { recursive: true });
+    }
+  });
+}
+
+Deno.test("grade --sandbox: SIGTERM stops the run, then cleans up and exits, leaving nothing", async () => {
+  const kits = await Deno.makeTempDir({ prefix: "holding-kit-" });
+  try {
+    await writeHoldingKit(join(kits, "holding"));
+    const args = ["run", "--allow-all", grade, "holding", join(fixtures, "ok"), "--kits", kits];
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [...args, "--sandbox"],
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    let stdout = "";
+    let serverUp: (m: RegExpMatchArray) => void = () => {};
+    const up = new Promise<RegExpMatchArray>((resolve) => serverUp = resolve);
+    const reading = (async () => {
+      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+        stdout += chunk;
+        const m = stdout.match(/^server up: (\d+) (\S+)$/m);
+        if (m !== null) serverUp(m);
+      }
+    })();
+    const stderr = new Response(child.stderr).text();
+    const m = await within(up, 60_000, null);
+    const cgroups = m === null ? "" : cgroupsOf(Number(m[1]));
+    if (m !== null) child.kill("SIGTERM");
+    const status = await within(child.status, 10_000, null);
+    if (status === null) child.kill("SIGKILL");
+    await child.status;
+    await reading;
+    const output = `${stdout}${await stderr}`;
+    assert.ok(m !== null, `the server came up: ${output}`);
+    assert.equal(status?.code, 143, `it exited on its own, as stopped by SIGTERM: ${output}`);
+    const [pid, runDir] = [Number(m[1]), m[2]];
+    assert.match(cgroups, new RegExp(`/${PARENT}/${basename(runDir)}\n`), "the server was in");
+    assert.doesNotMatch(stdout, /the probe after it/, "no probe starts once stopped");
+    assert.match(output, /grade: stopped by SIGTERM/);
+    assert.equal(isAlive(pid), false, "the server is gone");
+    assert.deepEqual(processesMatching(runDir), [], "no student process is left");
+    assert.deepEqual(processesMatching(kits), [], "no grader or bubblewrap is left");
+    assert.equal(exists(runDir), false, "the run's directory is removed");
+    for (const dir of cgroupDirs(basename(runDir))) assert.equal(exists(dir), false, dir);
+  } finally {
+    await Deno.remove(kits, { recursive: true });
+  }
+});

@@ -1,0 +1,236 @@
+/**
+ * Child processes the grader starts: each in its own process group, its output drained into a
+ * capped buffer, and stopped as a group (SIGTERM, a grace period, then SIGKILL), after which
+ * `/proc` is checked for anything left behind.
+ *
+ * @module
+ */
+
+import { processGroup, processTree, readStat } from "../observe/proc.ts";
+
+/** Bytes of output kept per buffer; the rest is counted in `dropped`. */
+export const OUTPUT_CAP = 64 * 1024;
+
+/** A byte buffer that keeps the first `cap` bytes and counts the rest. */
+export interface CappedBuffer {
+  chunks: Uint8Array[];
+  kept: number;
+  dropped: number;
+  cap: number;
+}
+
+/** Creates an empty capped buffer. */
+export function cappedBuffer(cap = OUTPUT_CAP): CappedBuffer {
+  return { chunks: [], kept: 0, dropped: 0, cap };
+}
+
+/** Appends `chunk`, keeping at most `buf.cap` bytes in total. */
+export function appendCapped(buf: CappedBuffer, chunk: Uint8Array): void {
+  const room = Math.max(0, buf.cap - buf.kept);
+  const take = Math.min(room, chunk.length);
+  if (take > 0) buf.chunks.push(chunk.slice(0, take));
+  buf.kept += take;
+  buf.dropped += chunk.length - take;
+}
+
+/** Returns the kept bytes of `buf` as one array. */
+export function cappedBytes(buf: CappedBuffer): Uint8Array {
+  const out = new Uint8Array(buf.kept);
+  let at = 0;
+  for (const c of buf.chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/** Returns the kept bytes as text, with a note of how many bytes were dropped. */
+export function cappedText(buf: CappedBuffer): string {
+  const text = new TextDecoder().decode(cappedBytes(buf));
+  return buf.dropped > 0 ? `${text}\n… (${buf.dropped} more bytes of output dropped)` : text;
+}
+
+/** What `stop()` found: whether SIGKILL was needed and which stragglers had to be killed. */
+export interface StopReport {
+  killed: boolean;
+  leftovers: number[];
+}
+
+/** A running child process in its own process group (pgid = pid). */
+export interface ChildHandle {
+  pid: number;
+  stdout: CappedBuffer;
+  stderr: CappedBuffer;
+  /** stdout and stderr interleaved as they arrived. */
+  combined: CappedBuffer;
+  exited(): boolean;
+  status: Promise<Deno.CommandStatus>;
+  /** Writes `data` to stdin and closes it (only when started with `stdin: "piped"`). */
+  feed(data: Uint8Array): Promise<void>;
+  stop(graceMs?: number): Promise<StopReport>;
+}
+
+/** Options for {@link startChild}. */
+export interface StartOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  stdin?: "null" | "piped";
+  /** Bytes kept of stderr and of the interleaved output; defaults to {@link OUTPUT_CAP}. */
+  cap?: number;
+  /** Bytes kept of stdout; defaults to `cap`. */
+  stdoutCap?: number;
+}
+
+/** Every child started and not yet stopped, so an interrupted grader can stop them all. */
+const live = new Set<ChildHandle>();
+
+/** Stops every child still running (used when the grader itself is interrupted). */
+export async function stopAll(graceMs = 200): Promise<void> {
+  await Promise.all([...live].map((c) => c.stop(graceMs)));
+}
+
+/** Resolves after `ms` milliseconds. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Resolves with `p`'s value, or with `fallback` after `ms`; the timer never outlives it. */
+export async function within<T, F>(p: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<F>((resolve) => timer = setTimeout(() => resolve(fallback), ms));
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** True while `pid` exists and has not exited (zombies count as exited). */
+export function isAlive(pid: number): boolean {
+  const s = readStat(pid);
+  return s !== null && s.state !== "Z" && s.state !== "X";
+}
+
+function signalGroup(pgid: number, signal: Deno.Signal): void {
+  try {
+    Deno.kill(-pgid, signal);
+  } catch {
+    // the group is already empty
+  }
+}
+
+async function drain(
+  stream: ReadableStream<Uint8Array>,
+  bufs: CappedBuffer[],
+  readers: ReadableStreamDefaultReader<Uint8Array>[],
+): Promise<void> {
+  const reader = stream.getReader();
+  readers.push(reader);
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      for (const b of bufs) appendCapped(b, value);
+    }
+  } catch {
+    // cancelled by stop(): a straggler held the pipe open
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/** Waits until no live process is in group `pgid`, for at most `ms`. */
+async function groupGone(pgid: number, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (!processGroup(pgid).some(isAlive)) return true;
+    await delay(20);
+  }
+  return !processGroup(pgid).some(isAlive);
+}
+
+/**
+ * Starts `cmd args` detached, so it leads its own process group, and drains its stdout and
+ * stderr continuously into capped buffers so a child that floods its output never blocks.
+ */
+export function startChild(cmd: string, args: string[], options: StartOptions = {}): ChildHandle {
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd: options.cwd,
+    env: options.env,
+    stdin: options.stdin ?? "null",
+    stdout: "piped",
+    stderr: "piped",
+    detached: true,
+  }).spawn();
+  const cap = options.cap ?? OUTPUT_CAP;
+  const stdout = cappedBuffer(options.stdoutCap ?? cap);
+  const stderr = cappedBuffer(cap), combined = cappedBuffer(cap);
+  const readers: ReadableStreamDefaultReader<Uint8Array>[] = [];
+  const drained = Promise.all([
+    drain(child.stdout, [stdout, combined], readers),
+    drain(child.stderr, [stderr, combined], readers),
+  ]);
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const handle: ChildHandle = {
+    pid: child.pid,
+    stdout,
+    stderr,
+    combined,
+    exited: () => exited,
+    status,
+    feed: (data) => feedStdin(child, data),
+    stop: async (graceMs = 1000) => {
+      const report = await stopChild(handle, { drained, readers, graceMs });
+      live.delete(handle);
+      return report;
+    },
+  };
+  live.add(handle);
+  return handle;
+}
+
+async function feedStdin(child: Deno.ChildProcess, data: Uint8Array): Promise<void> {
+  const writer = child.stdin.getWriter();
+  try {
+    await writer.write(data);
+    await writer.close();
+  } catch {
+    // the child closed stdin early; what it read is what it got
+  }
+}
+
+interface StopState {
+  drained: Promise<unknown>;
+  readers: ReadableStreamDefaultReader<Uint8Array>[];
+  graceMs: number;
+}
+
+async function stopChild(h: ChildHandle, st: StopState): Promise<StopReport> {
+  const seen = processTree(h.pid).filter((p) => p !== h.pid);
+  signalGroup(h.pid, "SIGTERM");
+  let killed = false;
+  if (!(await groupGone(h.pid, st.graceMs))) {
+    killed = true;
+    signalGroup(h.pid, "SIGKILL");
+    await groupGone(h.pid, 1000);
+  }
+  await h.status;
+  const leftovers = [...new Set([...processGroup(h.pid), ...seen])].filter(isAlive);
+  for (const pid of leftovers) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch {
+      // went away on its own
+    }
+  }
+  if ((await within(st.drained, 1000, "late")) === "late") {
+    await Promise.all(st.readers.map((r) => r.cancel().catch(() => {})));
+    await st.drained;
+  }
+  return { killed, leftovers };
+}

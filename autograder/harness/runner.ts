@@ -1,0 +1,375 @@
+/**
+ * Runs a kit's probes against a staged submission, in order, each under its own deadline and
+ * all under the run's budget. A probe that throws or never settles fails; the grader goes on.
+ *
+ * @module
+ */
+
+import { basename, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { z } from "zod";
+import { createContext, type Jail } from "./context.ts";
+import { describeZodError, loadManifest, type Manifest } from "./manifest.ts";
+import type { Probe, Verdict, Visibility } from "./probe.ts";
+import { within } from "./process.ts";
+import { DEFAULT_LIMITS, openSandbox } from "../sandbox/sandbox.ts";
+import { REPO_ROOT, stageSubmission, type Submission } from "./submission.ts";
+import { type ProbeTrace, startTrace } from "../observe/trace.ts";
+
+/** A kit: its manifest and its probes, in the order they run. */
+export interface Kit {
+  dir: string;
+  manifest: Manifest;
+  probes: Probe[];
+}
+
+/** The result of one probe, as plain data. */
+export interface ProbeResult {
+  name: string;
+  title: string;
+  points: number;
+  score: number;
+  passed: boolean;
+  message: string;
+  hint: string;
+  visibility: Visibility;
+  ms: number;
+  serverOutput?: string;
+  /** What the grader's connections and the student's processes did, for the HTML report. */
+  trace?: ProbeTrace;
+}
+
+/** The result of a whole run, as plain data. */
+export interface RunResult {
+  assignment: string;
+  submission: string;
+  seed: number;
+  startedAt: string;
+  ms: number;
+  score: number;
+  maxScore: number;
+  probes: ProbeResult[];
+  notes: string[];
+}
+
+/** What is about to be graded, for a report header. */
+export interface RunStart {
+  assignment: string;
+  title: string;
+  submission: string;
+  seed: number;
+  probes: number;
+}
+
+/** Hooks for live progress. */
+export interface RunHooks {
+  onBegin?(start: RunStart): void;
+  onStart?(probe: Probe): void;
+  onResult?(result: ProbeResult): void;
+}
+
+/** Options for {@link runKit}. */
+export interface RunOptions extends RunHooks {
+  /** The kit directory (holding manifest.json and probes.ts). */
+  kitDir: string;
+  /** The student's directory; only the manifest's files are taken from it. */
+  submissionDir: string;
+  seed?: number;
+  /** Run only the probes with these names. */
+  only?: string[];
+  /** Overrides the manifest's budgetMs. */
+  budgetMs?: number;
+  /** Overrides the readiness deadline of startServer (default 10 s). */
+  readyMs?: number;
+  /** Runs the student's processes in the sandbox (sandbox.ts). */
+  sandbox?: boolean;
+  /**
+   * Stops the run: no further probe starts, the running one is cut short (its context's signal
+   * aborts and the harness stops waiting for it), and once the run has cleaned up (student
+   * processes, sandbox, staged files), runKit throws the signal's reason.
+   */
+  signal?: AbortSignal;
+}
+
+const ProbeShape = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "must be kebab-case"),
+  title: z.string(),
+  points: z.number().nonnegative(),
+  visibility: z.enum(["visible", "hidden", "after_due_date", "after_published"]),
+  deadlineMs: z.number().positive(),
+  hint: z.string(),
+  run: z.custom<Probe["run"]>((f) => typeof f === "function", "must be a function"),
+});
+
+/** Checks a kit's `probes` export; throws a `TypeError` with one clear line. */
+export function checkProbes(probes: unknown, source: string): Probe[] {
+  if (!Array.isArray(probes)) throw new TypeError(`${source}: must export "probes" as an array`);
+  const names = new Set<string>();
+  probes.forEach((p, i) => {
+    const r = ProbeShape.safeParse(p);
+    if (!r.success) throw new TypeError(`${source}: probes[${i}].${describeZodError(r.error)}`);
+    if (names.has(r.data.name)) throw new TypeError(`${source}: duplicate probe "${r.data.name}"`);
+    names.add(r.data.name);
+  });
+  return probes as Probe[];
+}
+
+/**
+ * Loads `<kitDir>/manifest.json` and the `probes` exported by `<kitDir>/probes.ts`, then
+ * those of `<kitDir>/hidden_probes.ts` when the kit has one. Hidden probes live in their own
+ * file so that the student release can leave the file out.
+ */
+export async function loadKit(kitDir: string): Promise<Kit> {
+  const dir = resolve(kitDir);
+  const manifest = await loadManifest(dir);
+  const probes = await importProbes(resolve(dir, "probes.ts"));
+  const hidden = resolve(dir, "hidden_probes.ts");
+  if (await exists(hidden)) probes.push(...await importProbes(hidden));
+  return { dir, manifest, probes: checkProbes(probes, `${dir}/probes.ts`) };
+}
+
+async function importProbes(path: string): Promise<unknown[]> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(pathToFileURL(path).href);
+  } catch (e) {
+    throw new TypeError(`Cannot load ${path}: ${(e as Error).message.split("\n")[0]}`);
+  }
+  if (!Array.isArray(mod.probes)) throw new TypeError(`${path}: must export "probes" as an array`);
+  return [...mod.probes];
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Picks the probes named in `only` (all when absent); unknown names are an error. */
+export function selectProbes(probes: Probe[], only?: string[]): Probe[] {
+  if (only === undefined || only.length === 0) return probes;
+  const known = probes.map((p) => p.name);
+  const unknown = only.filter((n) => !known.includes(n));
+  if (unknown.length > 0) {
+    throw new RangeError(`Unknown probe ${unknown.join(", ")}: the kit has ${known.join(", ")}`);
+  }
+  return probes.filter((p) => only.includes(p.name));
+}
+
+/** Hashes a probe name into a 32-bit number, so each probe's PRNG is stable under --only. */
+function hashName(name: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+/**
+ * Loads the kit, stages the submission, runs the selected probes and removes the staging
+ * directory. Throws (before running anything) when the kit, the submission or `only` is bad.
+ */
+export async function runKit(options: RunOptions): Promise<RunResult> {
+  const kit = await loadKit(options.kitDir);
+  const probes = selectProbes(kit.probes, options.only);
+  const run = options.sandbox
+    ? await runSandboxed(kit, probes, options)
+    : await stageAndRun(kit, probes, options);
+  options.signal?.throwIfAborted();
+  return run;
+}
+
+async function stageAndRun(kit: Kit, probes: Probe[], options: RunOptions): Promise<RunResult> {
+  const submission = await stageSubmission(kit.manifest, options.submissionDir);
+  return await withCleanup(
+    () => submission.remove(),
+    () => runProbes(kit, probes, submission, options),
+  );
+}
+
+function runSandboxed(kit: Kit, probes: Probe[], options: RunOptions): Promise<RunResult> {
+  return inRunDirectory(async (runDir) => {
+    const sandbox = openSandbox(basename(runDir), { ...DEFAULT_LIMITS, ...kit.manifest.limits });
+    return await withCleanup(() => sandbox.close(), async () => {
+      const submission = await stageSubmission(kit.manifest, options.submissionDir);
+      const jail = { box: sandbox, visible: [join(REPO_ROOT, "shared"), runDir] };
+      const run = await runProbes(kit, probes, submission, options, jail);
+      run.notes.unshift(...sandbox.notes);
+      return run;
+    });
+  });
+}
+
+/** Clean-ups of runs still going: {@link abandonRuns} does them when the grader is stopped. */
+const pendingCleanups = new Set<() => Promise<void>>();
+
+/** Runs `fn`, then `cleanup`; `cleanup` also runs if the grader is stopped in between. */
+async function withCleanup<T>(cleanup: () => Promise<void>, fn: () => Promise<T>): Promise<T> {
+  pendingCleanups.add(cleanup);
+  try {
+    return await fn();
+  } finally {
+    pendingCleanups.delete(cleanup);
+    await cleanup();
+  }
+}
+
+/**
+ * Cleans up after every run still going (sandboxes, staged submissions, run directories), most
+ * recent first. For a grader stopped by a signal, whose `finally` blocks will never run.
+ */
+export async function abandonRuns(): Promise<void> {
+  for (const cleanup of [...pendingCleanups].reverse()) {
+    pendingCleanups.delete(cleanup);
+    await cleanup().catch(() => {});
+  }
+}
+
+/**
+ * Runs `fn` with TMPDIR pointing at a fresh directory of this run, removed afterwards: the
+ * staged submission and every temporary file a probe makes land there, and the sandbox shows
+ * the student that directory and nothing else of the machine's temporary files.
+ */
+async function inRunDirectory<T>(fn: (runDir: string) => Promise<T>): Promise<T> {
+  const runDir = await Deno.makeTempDir({ prefix: "grade-run-" });
+  const before = Deno.env.get("TMPDIR");
+  Deno.env.set("TMPDIR", runDir);
+  const restore = async () => {
+    if (before === undefined) Deno.env.delete("TMPDIR");
+    else Deno.env.set("TMPDIR", before);
+    await Deno.remove(runDir, { recursive: true }).catch(() => {});
+  };
+  return await withCleanup(restore, () => fn(runDir));
+}
+
+async function runProbes(
+  kit: Kit,
+  probes: Probe[],
+  submission: Submission,
+  options: RunOptions,
+  jail?: Jail,
+): Promise<RunResult> {
+  const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const startedAt = new Date();
+  const budgetEnd = Date.now() + (options.budgetMs ?? kit.manifest.budgetMs);
+  const results: ProbeResult[] = [];
+  const notes: string[] = [];
+  const { name: assignment, title } = kit.manifest;
+  options.onBegin?.({
+    assignment,
+    title,
+    submission: submission.source,
+    seed,
+    probes: probes.length,
+  });
+  for (const probe of probes) {
+    if (options.signal?.aborted) break;
+    options.onStart?.(probe);
+    const { readyMs, signal: stop } = options;
+    const env = { seed, submission, budgetEnd, readyMs, notes, jail, stop };
+    const result = await runProbe(probe, env);
+    results.push(result);
+    options.onResult?.(result);
+  }
+  const sum = (f: (r: ProbeResult) => number) => results.reduce((a, r) => a + f(r), 0);
+  return {
+    assignment: kit.manifest.name,
+    submission: submission.source,
+    seed,
+    startedAt: startedAt.toISOString(),
+    ms: Date.now() - startedAt.getTime(),
+    score: sum((r) => r.score),
+    maxScore: sum((r) => r.points),
+    probes: results,
+    notes,
+  };
+}
+
+interface ProbeEnv {
+  seed: number;
+  submission: Submission;
+  budgetEnd: number;
+  readyMs?: number;
+  notes: string[];
+  jail?: Jail;
+  /** The run's signal: when it aborts, the probe is cut short. */
+  stop?: AbortSignal;
+}
+
+const DEADLINE = Symbol("deadline");
+const STOPPED = Symbol("stopped");
+
+/** Runs one probe under min(its deadline, the remaining budget); never throws. */
+export async function runProbe(probe: Probe, env: ProbeEnv): Promise<ProbeResult> {
+  const left = env.budgetEnd - Date.now();
+  if (left <= 0) return resultOf(probe, fail("run budget exhausted"), 0);
+  if (env.stop?.aborted) return resultOf(probe, fail("grading was stopped"), 0);
+  const limit = Math.min(probe.deadlineMs, left);
+  const controller = new AbortController();
+  // Stopping the run aborts the probe: its waits on the context's signal end, and so does ours.
+  const stop = () => controller.abort();
+  env.stop?.addEventListener("abort", stop, { once: true });
+  const stopped = new Promise<typeof STOPPED>((resolve) => {
+    controller.signal.addEventListener("abort", () => resolve(STOPPED), { once: true });
+  });
+  const h = createContext({
+    signal: controller.signal,
+    seed: env.seed,
+    probeSeed: (env.seed ^ hashName(probe.name)) >>> 0,
+    submission: env.submission,
+    readyMs: env.readyMs,
+    jail: env.jail,
+  });
+  const recorder = startTrace(); // the current trace: tcp.ts and the context record into it
+  const started = performance.now();
+  const running = Promise.resolve().then(() => probe.run(h.context)).then(checkVerdict, thrown);
+  const outcome = await within(Promise.race([running, stopped]), limit, DEADLINE);
+  env.stop?.removeEventListener("abort", stop);
+  let verdict: Verdict;
+  if (outcome === DEADLINE) {
+    controller.abort();
+    verdict = limit < probe.deadlineMs
+      ? fail(`run budget exhausted after ${(limit / 1000).toFixed(1)} s`)
+      : fail(`did not finish within ${probe.deadlineMs / 1000} s (deadline)`);
+  } else if (outcome === STOPPED) verdict = fail("grading was stopped before the probe finished");
+  else verdict = outcome;
+  const ms = performance.now() - started;
+  for (const note of await h.cleanup()) env.notes.push(`${probe.name}: ${note}`);
+  const output = h.serverOutput();
+  const result = resultOf(probe, verdict, ms);
+  result.trace = recorder.finish();
+  const shown = output.trim() === "" || verdict.message.includes(output.trim());
+  if (!verdict.passed && !shown) result.serverOutput = output;
+  return result;
+}
+
+function fail(message: string): Verdict {
+  return { passed: false, message };
+}
+
+function thrown(e: unknown): Verdict {
+  if (!(e instanceof Error)) return fail(`probe threw: ${String(e)}`);
+  return fail(e.name === "Error" ? e.message : `${e.name}: ${e.message}`);
+}
+
+function checkVerdict(v: unknown): Verdict {
+  const ok = typeof v === "object" && v !== null && typeof (v as Verdict).passed === "boolean";
+  return ok
+    ? { passed: (v as Verdict).passed, message: String((v as Verdict).message ?? "") }
+    : fail("probe error: run() returned no verdict");
+}
+
+function resultOf(probe: Probe, verdict: Verdict, ms: number): ProbeResult {
+  return {
+    name: probe.name,
+    title: probe.title,
+    points: probe.points,
+    score: verdict.passed ? probe.points : 0,
+    passed: verdict.passed,
+    message: verdict.message,
+    hint: probe.hint,
+    visibility: probe.visibility,
+    ms,
+  };
+}

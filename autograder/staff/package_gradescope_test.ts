@@ -1,0 +1,111 @@
+import assert from "node:assert/strict";
+import { unzipSync } from "fflate";
+import { dirname, join } from "node:path";
+import { GradescopeResultsSchema } from "../report/gradescope.ts";
+import { REPO_ROOT } from "../harness/submission.ts";
+import { buildPackage, inPackage, packageFiles, runScript } from "./package_gradescope.ts";
+
+Deno.test("the Gradescope package holds the grader and one kit, and nothing staff-only", () => {
+  const files = packageFiles("01-echo");
+  for (
+    const needed of [
+      "deno.json",
+      "shared/mod.ts",
+      "autograder/harness/grade.ts",
+      "autograder/kits/01-echo/probes.ts",
+    ]
+  ) {
+    assert.ok(files.includes(needed), `missing ${needed}`);
+  }
+  const leaks = files.filter((f) =>
+    /^solutions\/|variants\/|alternatives\/|_test\.ts$|fixtures\//.test(f)
+  );
+  assert.deepEqual(leaks, []);
+  // Hidden probes run on Gradescope (no kit has any yet, so check the rule itself).
+  assert.ok(inPackage("autograder/kits/01-echo/hidden_probes.ts"));
+  assert.ok(!inPackage("autograder/kits/01-echo/variants/x/server.ts"));
+  assert.ok(!inPackage("solutions/01-echo/server.ts"));
+});
+
+/** Unpacks the package into `<root>/source` as Gradescope does. */
+async function unpack(root: string): Promise<void> {
+  const entries = unzipSync(await buildPackage("01-echo"));
+  for (const [path, bytes] of Object.entries(entries)) {
+    const target = join(root, "source", path);
+    await Deno.mkdir(dirname(target), { recursive: true });
+    await Deno.writeFile(target, bytes);
+  }
+}
+
+async function runAutograder(root: string): Promise<number> {
+  const { code } = await new Deno.Command("bash", {
+    args: [join(root, "source", "run_autograder")],
+    env: { AUTOGRADER_ROOT: root, DENO: Deno.execPath(), NO_COLOR: "1" },
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  return code;
+}
+
+Deno.test("run_autograder grades a submission uploaded inside a folder", async () => {
+  const root = await Deno.makeTempDir({ prefix: "gradescope-test-" });
+  try {
+    await unpack(root);
+    const folder = join(root, "submission", "my-echo");
+    await Deno.mkdir(folder, { recursive: true });
+    for (const f of ["server.ts", "client.ts"]) {
+      await Deno.copyFile(join(REPO_ROOT, "solutions/01-echo", f), join(folder, f));
+    }
+    assert.equal(await runAutograder(root), 0);
+    const results = GradescopeResultsSchema.parse(
+      JSON.parse(await Deno.readTextFile(join(root, "results", "results.json"))),
+    );
+    assert.equal(results.tests.length, 10);
+    assert.equal(results.score, 20, results.output);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("run_autograder writes results.json even when the grader cannot run", async () => {
+  const root = await Deno.makeTempDir({ prefix: "gradescope-test-" });
+  try {
+    await unpack(root);
+    await Deno.mkdir(join(root, "submission"), { recursive: true });
+    await Deno.writeTextFile(join(root, "submission", "notes.txt"), "forgot my files");
+    assert.equal(await runAutograder(root), 0);
+    const results = GradescopeResultsSchema.parse(
+      JSON.parse(await Deno.readTextFile(join(root, "results", "results.json"))),
+    );
+    assert.equal(results.score, 0);
+    assert.match(results.output, /^The grader could not run: grade: Missing files/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("run_autograder writes results.json when the grader hangs", async () => {
+  const root = await Deno.makeTempDir({ prefix: "gradescope-test-" });
+  try {
+    await Deno.mkdir(join(root, "source"));
+    await Deno.mkdir(join(root, "submission"));
+    const script = join(root, "source", "run_autograder");
+    await Deno.writeTextFile(script, runScript("01-echo", "server.ts", 1));
+    const hang = join(root, "hang.sh"); // stands in for a grader that never finishes
+    await Deno.writeTextFile(hang, "#!/bin/sh\nexec sleep 60\n");
+    await Deno.chmod(hang, 0o755);
+    const { code } = await new Deno.Command("bash", {
+      args: [script],
+      env: { AUTOGRADER_ROOT: root, DENO: hang },
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    assert.equal(code, 0);
+    const results = GradescopeResultsSchema.parse(
+      JSON.parse(await Deno.readTextFile(join(root, "results", "results.json"))),
+    );
+    assert.equal(results.output, "The grader could not run: it did not finish within 1 s");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
