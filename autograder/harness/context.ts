@@ -18,7 +18,11 @@ import type {
 import { cappedBytes, cappedText, type ChildHandle, delay, startChild, within } from "./process.ts";
 import type { Sandbox } from "../sandbox/sandbox.ts";
 import type { Submission } from "./submission.ts";
-import { traceProcess } from "../observe/trace.ts";
+import { type ProcessLane, TraceRecorder } from "../observe/trace.ts";
+import { seededBytes } from "../toolkit/bytes.ts";
+import { dial } from "../toolkit/conn.ts";
+import { httpToolkit } from "../toolkit/http.ts";
+import { eventually } from "../toolkit/wait.ts";
 
 /** Bytes of a program's stdout `runProgram` keeps: enough to compare large transfers. */
 export const PROGRAM_STDOUT_CAP = 64 * 1024 * 1024;
@@ -80,6 +84,8 @@ export function failVerdict(parts: FailParts): Verdict {
 
 /** What the harness needs to build a context. */
 export interface ContextOptions {
+  /** The probe's trace: its connections and processes are recorded there (a new one if absent). */
+  trace?: TraceRecorder;
   signal: AbortSignal;
   seed: number;
   /** Seed of this probe's PRNG (derived from the run seed and the probe name). */
@@ -178,11 +184,19 @@ export function createContext(options: ContextOptions): HarnessContext {
       notes.push(`killed processes left behind by pid ${c.pid}: ${report.leftovers.join(", ")}`);
     }
   };
+  const random = seededRandom(options.probeSeed);
+  const trace = options.trace ?? new TraceRecorder();
+  options = { ...options, trace };
   const context: ProbeContext = {
     signal: options.signal,
     seed: options.seed,
-    random: seededRandom(options.probeSeed),
+    random,
+    bytes: (n) => seededBytes(random, n),
     submission: options.submission,
+    trace,
+    dial: (port, o) => dial(port, o, trace),
+    http: httpToolkit(trace),
+    eventually: (condition, o) => eventually(condition, { signal: options.signal, ...o }),
     startServer: (o) => startServer(options, o, { children, servers, stop }),
     runProgram: (entry, args, o) => runProgram(options, { entry, args, o }, { children, stop }),
     freePort,
@@ -212,7 +226,7 @@ async function startServer(
 ): Promise<ServerHandle> {
   // A probe still running after grading was stopped must not start anything new.
   opts.signal.throwIfAborted();
-  const port = await freePort();
+  const port = o.port ?? await freePort();
   const entry = o.entry ?? "server";
   const command = opts.submission.command(entry, { args: o.args, port });
   const { cmd, args } = studentCommand(
@@ -224,9 +238,9 @@ async function startServer(
   const child = startChild(cmd, args, { cwd: opts.submission.dir, env });
   track.children.push(child);
   track.servers.push(child);
-  const lane = traceChild(entry, child);
+  const lane = traceChild(opts.trace!, entry, child);
   await waitReady(child, port, { ms: o.readyMs ?? opts.readyMs ?? READY_MS, signal: opts.signal });
-  lane?.ready();
+  lane.ready();
   // In the sandbox the child is bubblewrap; the student's own process is further down.
   const pid = opts.jail?.box.mainPid(child.pid) ?? child.pid;
   return {
@@ -241,10 +255,10 @@ async function startServer(
 }
 
 /** Opens a lane for `child` in the probe's trace; its exit is recorded when it happens. */
-function traceChild(entry: string, child: ChildHandle): ReturnType<typeof traceProcess> {
-  const lane = traceProcess(`${entry} (pid ${child.pid})`);
+function traceChild(trace: TraceRecorder, entry: string, child: ChildHandle): ProcessLane {
+  const lane = trace.startProcess(`${entry} (pid ${child.pid})`);
   child.status.then(
-    (s) => lane?.exit(s.signal ? `signal ${s.signal}` : `exit code ${s.code}`),
+    (s) => lane.exit(s.signal ? `signal ${s.signal}` : `exit code ${s.code}`),
     () => {},
   );
   return lane;
@@ -312,7 +326,7 @@ async function runProgram(
     stdoutCap: PROGRAM_STDOUT_CAP,
   });
   track.children.push(child);
-  traceChild(call.entry, child);
+  traceChild(opts.trace!, call.entry, child);
   // Fed concurrently: a program that never reads its stdin must still meet its timeout.
   const fed = child.feed(call.o?.stdin ?? new Uint8Array());
   const aborted = new Promise<"timeout">((resolve) => {

@@ -29,12 +29,13 @@ import { describeZodError } from "./manifest.ts";
 import { stopAll, within } from "./process.ts";
 import { formatTotals, progressHooks, useColor, writeStdout } from "../report/terminal.ts";
 import { writeResults } from "../report/gradescope.ts";
+import { writeRunRecord } from "../report/result.ts";
 import { abandonRuns, runKit } from "./runner.ts";
 import { allPids, readStat } from "../observe/proc.ts";
 import { networkNamespaceCommand } from "../sandbox/sandbox.ts";
 import { REPO_ROOT } from "./submission.ts";
 
-const USAGE = "usage: deno task grade <assignment> [submission-dir] [--results FILE] " +
+const USAGE = "usage: deno task grade <assignment> [submission-dir] [--results FILE] [--json FILE] " +
   "[--only PROBE] [--seed N] [--junit FILE] [--autolab] [--html FILE] [--sandbox]";
 
 /** A usage problem: reported as one line, exit 2. */
@@ -48,6 +49,7 @@ export const GradeConfigSchema = z.object({
   submissionDir: z.string(),
   kitsDir: z.string(),
   results: z.string().optional(),
+  json: z.string().optional(),
   junit: z.string().optional(),
   autolab: z.boolean().default(false),
   html: z.string().optional(),
@@ -73,6 +75,7 @@ export function parseCommandLine(argv: string[], cwd = userCwd()): GradeConfig {
       allowPositionals: true,
       options: {
         results: { type: "string" },
+        json: { type: "string" },
         junit: { type: "string" },
         autolab: { type: "boolean" },
         html: { type: "string" },
@@ -94,6 +97,7 @@ export function parseCommandLine(argv: string[], cwd = userCwd()): GradeConfig {
     submissionDir: resolve(cwd, submission ?? join(REPO_ROOT, "assignments", assignment)),
     kitsDir: resolve(cwd, v.kits ?? join(REPO_ROOT, "autograder", "kits")),
     results: v.results === undefined ? undefined : resolve(cwd, v.results),
+    json: v.json === undefined ? undefined : resolve(cwd, v.json),
     junit: v.junit === undefined ? undefined : resolve(cwd, v.junit),
     autolab: v.autolab,
     html: v.html === undefined ? undefined : resolve(cwd, v.html),
@@ -142,7 +146,7 @@ export function knownAssignments(kitsDir: string): string[] {
 export async function main(argv: string[], signal?: AbortSignal): Promise<number> {
   try {
     const config = parseCommandLine(argv);
-    for (const file of [config.results, config.junit, config.html]) {
+    for (const file of [config.results, config.json, config.junit, config.html]) {
       if (file !== undefined) checkWritableDir(file);
     }
     const known = knownAssignments(config.kitsDir);
@@ -165,6 +169,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
       );
     }
     writeStdout(`${formatTotals(run, useColor())}\n`);
+    if (config.json) await writeRunRecord(config.json, run);
     if (config.results) await writeResults(config.results, run);
     if (config.junit) await Deno.writeTextFile(config.junit, toJunit(run));
     if (config.autolab) writeStdout(`${toAutolab(run)}\n`);

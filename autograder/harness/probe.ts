@@ -5,6 +5,10 @@
  * @module
  */
 
+import type { TraceRecorder } from "../observe/trace.ts";
+import type { Conn, DialOptions } from "../toolkit/conn.ts";
+import type { HttpToolkit } from "../toolkit/http.ts";
+import type { Eventually, EventuallyOptions } from "../toolkit/wait.ts";
 import type { Submission } from "./submission.ts";
 
 export type { Submission };
@@ -76,6 +80,11 @@ export interface ServerHandle {
 export interface ServerOptions {
   /** Entry name in the manifest; defaults to "server". */
   entry?: string;
+  /**
+   * The port to give it; by default a free one. Pass a stopped server's port to restart it on
+   * the same port (its old connections may still be in TIME-WAIT).
+   */
+  port?: number;
   /** Arguments after the manifest's (which hold `--port {port}`). */
   args?: string[];
   /** Environment over the manifest's. */
@@ -136,8 +145,28 @@ export interface ProbeContext {
   seed: number;
   /** Seeded PRNG in [0, 1). */
   random(): number;
+  /** `n` bytes from the probe's seeded PRNG: a replayable payload. */
+  bytes(n: number): Uint8Array;
   /** The staged submission. */
   submission: Submission;
+  /** This probe's trace (the HTML report's timeline): for a connection made by other means. */
+  trace: TraceRecorder;
+  /**
+   * Connects to `port` on 127.0.0.1 (or `options.host`, "::1" say), Nagle off: a connection
+   * whose every event shows on the probe's timeline, with deadline-bounded reads (exactly,
+   * until a delimiter, a line, to end of file), half-close and reset.
+   */
+  dial(port: number, options?: DialOptions): Promise<Conn>;
+  /** HTTP on traced connections: one request, raw bytes, keep-alive. */
+  http: HttpToolkit;
+  /**
+   * Observes until the observation holds (by default: is truthy) or `deadlineMs` passes; on
+   * failure the result holds the last observation, the evidence for the message.
+   */
+  eventually<T>(
+    observe: () => T | Promise<T>,
+    options: Omit<EventuallyOptions<T>, "signal">,
+  ): Promise<Eventually<T>>;
   /**
    * Starts an entry (default "server") on a free port, substituting `{port}` in its args, and
    * waits until 127.0.0.1:port accepts connections; fails fast with the captured output if the

@@ -8,13 +8,14 @@
 import { basename, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { z } from "zod";
+import type { ProbeResult, RunResult } from "../report/result.ts";
 import { createContext, type Jail } from "./context.ts";
 import { describeZodError, loadManifest, type Manifest } from "./manifest.ts";
 import type { Probe, Verdict, Visibility } from "./probe.ts";
 import { within } from "./process.ts";
 import { DEFAULT_LIMITS, openSandbox } from "../sandbox/sandbox.ts";
 import { REPO_ROOT, stageSubmission, type Submission } from "./submission.ts";
-import { type ProbeTrace, startTrace } from "../observe/trace.ts";
+import { type ProbeTrace, TraceRecorder } from "../observe/trace.ts";
 
 /** A kit: its manifest and its probes, in the order they run. */
 export interface Kit {
@@ -23,34 +24,7 @@ export interface Kit {
   probes: Probe[];
 }
 
-/** The result of one probe, as plain data. */
-export interface ProbeResult {
-  name: string;
-  title: string;
-  points: number;
-  score: number;
-  passed: boolean;
-  message: string;
-  hint: string;
-  visibility: Visibility;
-  ms: number;
-  serverOutput?: string;
-  /** What the grader's connections and the student's processes did, for the HTML report. */
-  trace?: ProbeTrace;
-}
-
-/** The result of a whole run, as plain data. */
-export interface RunResult {
-  assignment: string;
-  submission: string;
-  seed: number;
-  startedAt: string;
-  ms: number;
-  score: number;
-  maxScore: number;
-  probes: ProbeResult[];
-  notes: string[];
-}
+export type { ProbeResult, RunResult } from "../report/result.ts";
 
 /** What is about to be graded, for a report header. */
 export interface RunStart {
@@ -313,7 +287,10 @@ export async function runProbe(probe: Probe, env: ProbeEnv): Promise<ProbeResult
   const stopped = new Promise<typeof STOPPED>((resolve) => {
     controller.signal.addEventListener("abort", () => resolve(STOPPED), { once: true });
   });
+  // The probe's own trace: its context's connections and processes record into it.
+  const recorder = new TraceRecorder();
   const h = createContext({
+    trace: recorder,
     signal: controller.signal,
     seed: env.seed,
     probeSeed: (env.seed ^ hashName(probe.name)) >>> 0,
@@ -321,7 +298,6 @@ export async function runProbe(probe: Probe, env: ProbeEnv): Promise<ProbeResult
     readyMs: env.readyMs,
     jail: env.jail,
   });
-  const recorder = startTrace(); // the current trace: tcp.ts and the context record into it
   const started = performance.now();
   const running = Promise.resolve().then(() => probe.run(h.context)).then(checkVerdict, thrown);
   const outcome = await within(Promise.race([running, stopped]), limit, DEADLINE);

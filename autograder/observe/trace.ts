@@ -5,10 +5,10 @@
  * report draws it as a timeline, so a student can see a server that serves one client at a
  * time, a deadlock or a stall.
  *
- * There is one "current" trace per process: the runner starts it before a probe's `run()` and
- * finishes it after the probe's cleanup. That is sound because probes run one at a time. The
- * TCP helpers in `tcp.ts` and the context's `startServer`/`runProgram` record into it; with no
- * current trace (a unit test calling the helpers directly) recording costs one comparison.
+ * Each probe's context owns its recorder: the runner makes one per probe run and finishes it
+ * after the probe's cleanup. Connections made with the context's `dial` (the toolkit's `Conn`)
+ * and the processes started by `startServer`/`runProgram` record into it. There is no global
+ * trace: two probes run at once (in tests, say) never record into each other's.
  *
  * Cost stays small however chatty a probe is: consecutive events of the same kind on a
  * connection are merged into one (bytes and count added up), and each connection keeps only its
@@ -16,12 +16,12 @@
  *
  * @example
  * ```ts
- * import { startTrace, traceConnection, traceEvent } from "./trace.ts";
- * const recorder = startTrace();
- * const conn = {}; // any object standing for a connection
- * traceConnection(conn);
- * traceEvent(conn, "send", { bytes: 5 });
- * recorder.finish(); // { connections: [{ id: 1, label: "to port ?", events: [...] }], ... }
+ * import { TraceRecorder } from "./trace.ts";
+ * const recorder = new TraceRecorder();
+ * const lane = recorder.connection("port 40123 → 40001");
+ * lane?.add("connect");
+ * lane?.add("send", 5);
+ * recorder.finish(); // { connections: [{ id: 1, label: "port 40123 → 40001", events: [...] }], ... }
  * ```
  *
  * @module
@@ -189,9 +189,17 @@ export class TraceRecorder {
     return log;
   }
 
-  /** Stops recording and returns the trace; ends the current trace if it is this one. */
+  /**
+   * Opens a process lane that records "start" now; the caller records "ready" and "exit".
+   */
+  startProcess(label: string): ProcessLane {
+    const log = this.process(label);
+    log.add("start");
+    return { ready: () => log.add("ready"), exit: (detail) => log.add("exit", undefined, detail) };
+  }
+
+  /** Stops recording and returns the trace; later events are ignored. */
   finish(): ProbeTrace {
-    if (current === this) current = undefined;
     this.#finished ??= {
       connections: this.#connections.map((l) => l.snapshot()),
       processes: this.#processes.map((l) => l.snapshot()),
@@ -202,69 +210,8 @@ export class TraceRecorder {
   }
 }
 
-/** The trace being recorded: probes run one at a time, so one is enough. */
-let current: TraceRecorder | undefined;
-
-/** Which lane each traced connection (or process handle) records into. */
-const lanes = new WeakMap<object, LaneLog>();
-
-/** Starts recording a probe's trace; it becomes the current one until finished. */
-export function startTrace(): TraceRecorder {
-  current?.finish();
-  current = new TraceRecorder();
-  return current;
-}
-
-/**
- * Names a connection's lane by its ports, "port 40123 → 40001" (grader's side → server's), so
- * it can be matched with a server's log of client addresses.
- */
-function connectionLabel(conn: object): string {
-  const port = (a: unknown) => (a as { port?: number } | undefined)?.port ?? "?";
-  try {
-    const c = conn as { localAddr?: unknown; remoteAddr?: unknown; port?: number };
-    if (c.localAddr === undefined) return `to port ${port(c)}`;
-    return `port ${port(c.localAddr)} → ${port(c.remoteAddr)}`;
-  } catch {
-    return "connection"; // addresses of a closed connection are gone
-  }
-}
-
-/** Opens a lane for `conn` in the current trace and records "connect"; false if not traced. */
-export function traceConnection(conn: object): boolean {
-  if (current === undefined) return false;
-  const log = current.connection(connectionLabel(conn));
-  if (log === undefined) return false;
-  lanes.set(conn, log);
-  log.add("connect");
-  return true;
-}
-
-/**
- * Records an event on `conn`'s lane. A connection that was not opened with
- * {@link traceConnection} gets a lane at its first event.
- */
-export function traceEvent(
-  conn: object,
-  kind: TraceKind,
-  options: { bytes?: number; detail?: string } = {},
-): void {
-  let log = lanes.get(conn);
-  if (log === undefined) {
-    if (current === undefined) return;
-    log = current.connection(connectionLabel(conn));
-    if (log === undefined) return;
-    lanes.set(conn, log);
-  }
-  log.add(kind, options.bytes, options.detail);
-}
-
-/** Opens a process lane in the current trace (records "start"); `exit` with the status. */
-export function traceProcess(
-  label: string,
-): { ready(): void; exit(detail: string): void } | undefined {
-  const log = current?.process(label);
-  if (log === undefined) return undefined;
-  log.add("start");
-  return { ready: () => log.add("ready"), exit: (detail) => log.add("exit", undefined, detail) };
+/** A process lane's recorder: its "ready" and its "exit" with the status. */
+export interface ProcessLane {
+  ready(): void;
+  exit(detail: string): void;
 }

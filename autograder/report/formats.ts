@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { RunResult } from "../harness/runner.ts";
+import type { RunResult } from "./result.ts";
 
 /** Escapes text for an XML attribute or element; drops characters XML 1.0 forbids. */
 export function escapeXml(text: string): string {

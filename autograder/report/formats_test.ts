@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { escapeXml, toAutolab, toJunit } from "./formats.ts";
-import type { ProbeResult, RunResult } from "../harness/runner.ts";
+import type { ProbeResult, RunResult } from "./result.ts";
 
 function probe(name: string, passed: boolean, message = ""): ProbeResult {
   const points = 2;

@@ -5,7 +5,7 @@
  */
 
 import { z } from "zod";
-import type { ProbeResult, RunResult } from "../harness/runner.ts";
+import type { ProbeResult, RunResult } from "./result.ts";
 
 const VisibilitySchema = z.enum(["visible", "hidden", "after_due_date", "after_published"]);
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { GradescopeResultsSchema, toGradescope, writeResults } from "./gradescope.ts";
-import type { RunResult } from "../harness/runner.ts";
+import type { RunResult } from "./result.ts";
 
 const run: RunResult = {
   assignment: "01-echo",

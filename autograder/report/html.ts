@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { ProbeResult, RunResult } from "../harness/runner.ts";
+import type { ProbeResult, RunResult } from "./result.ts";
 import type { ProbeTrace, TraceEvent, TraceLane } from "../observe/trace.ts";
 
 /**

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parseCommandLine } from "../harness/grade.ts";
 import { bars, escapeHtml, renderHtml, timelineSvg } from "./html.ts";
-import type { ProbeResult, RunResult } from "../harness/runner.ts";
+import type { ProbeResult, RunResult } from "./result.ts";
 import type { ProbeTrace, TraceEvent, TraceLane } from "../observe/trace.ts";
 
 function lane(id: number, events: TraceEvent[]): TraceLane {

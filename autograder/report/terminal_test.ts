@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { formatProbe, formatTotals, probeLine, progressHooks } from "./terminal.ts";
-import type { ProbeResult, RunResult } from "../harness/runner.ts";
+import type { ProbeResult, RunResult } from "./result.ts";
 
 const pass: ProbeResult = {
   name: "echo-all-bytes",

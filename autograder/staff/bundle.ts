@@ -16,6 +16,8 @@ export const STAFF_ONLY: RegExp[] = [
   /^autograder\/kits\/[^/]+\/(variants|alternatives)(\/|$)/,
   /^autograder\/kits\/[^/]+\/hidden_probes\.ts$/,
   /^autograder\/kits\/[^/]+\/[^/]*_test\.ts$/,
+  /^autograder\/kits\/[^/]+\/expect\.json$/, // names the buggy variants
+  /^autograder\/(staff|testing)(\/|$)/, // batch grading, packaging, kit tests: staff tools
   /^autograder\/bench(\/|$)/, // measures the reference solutions
 ];
 

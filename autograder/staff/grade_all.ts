@@ -24,7 +24,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { cappedText, startChild, within } from "../harness/process.ts";
-import { GradescopeResultsSchema } from "../report/gradescope.ts";
+import { readRunRecord } from "../report/result.ts";
 import { loadKit, selectProbes } from "../harness/runner.ts";
 import { REPO_ROOT } from "../harness/submission.ts";
 
@@ -47,12 +47,19 @@ export const BatchConfigSchema = z.object({
 /** A validated grade-all command line. */
 export type BatchConfig = z.infer<typeof BatchConfigSchema>;
 
-/** One student's outcome: a score per probe from each run, or why grading failed. */
+/** What one run said of one probe: its score, verdict and message. */
+export interface ProbeOutcome {
+  score: number;
+  passed: boolean;
+  message: string;
+}
+
+/** One student's outcome: each probe's outcome from each run, or why grading failed. */
 export interface StudentGrade {
   /** The name of the student's directory. */
   student: string;
-  /** Per run, the score of each probe by name; empty when no run produced results. */
-  runs: Map<string, number>[];
+  /** Per run (its run record), each probe's outcome by name; empty when no run produced one. */
+  runs: Map<string, ProbeOutcome>[];
   /** The points the graded probes are worth together. */
   maxScore: number;
   /** Why no run produced results (the student could not be graded). */
@@ -120,20 +127,25 @@ export async function gradeStudent(
   for (let k = 1; k <= config.repeat; k++) {
     const suffix = k === 1 ? "" : `-${k}`;
     const results = join(dir, `results${suffix}.json`);
+    const record = join(dir, `record${suffix}.json`);
     const html = join(dir, `report${suffix}.html`);
     const submission = join(config.submissions, student);
-    const outcome = await runGrader(config, submission, { results, html }, limitMs);
+    const outcome = await runGrader(config, submission, { results, record, html }, limitMs);
     log.push(`== run ${k} of ${config.repeat}: ${outcome.summary}`, outcome.output);
     // A grader killed at the limit may still have written results on its way out: not a grade.
-    if (outcome.killed) await Deno.remove(results).catch(() => {});
-    const parsed = outcome.killed ? null : await readResults(results);
-    if (parsed === null) {
+    if (outcome.killed) {
+      for (const file of [results, record]) await Deno.remove(file).catch(() => {});
+    }
+    const run = outcome.killed ? null : await readRunRecord(record);
+    if (run === null) {
       lost.push(`run ${k}: ${outcome.summary}`);
       grade.error = outcome.summary;
       continue;
     }
-    grade.maxScore = parsed.tests.reduce((sum, t) => sum + t.max_score, 0);
-    grade.runs.push(new Map(parsed.tests.map((t) => [t.name, t.score])));
+    grade.maxScore = run.maxScore;
+    grade.runs.push(
+      new Map(run.probes.map((p) => [p.name, { score: p.score, passed: p.passed, message: p.message }])),
+    );
   }
   // Some runs graded and some did not: as much a change of verdict as a probe's score changing.
   if (grade.runs.length > 0) grade.error = undefined;
@@ -145,11 +157,10 @@ export async function gradeStudent(
 async function runGrader(
   config: BatchConfig,
   submission: string,
-  out: { results: string; html: string },
+  out: { results: string; record: string; html: string },
   limitMs: number,
 ): Promise<{ summary: string; output: string; killed: boolean }> {
-  await Deno.remove(out.results).catch(() => {});
-  await Deno.remove(out.html).catch(() => {});
+  for (const file of Object.values(out)) await Deno.remove(file).catch(() => {});
   const args = [
     "run",
     "--allow-all",
@@ -158,6 +169,8 @@ async function runGrader(
     submission,
     "--results",
     out.results,
+    "--json",
+    out.record,
     "--html",
     out.html,
     "--seed",
@@ -182,19 +195,25 @@ async function runGrader(
   return { summary, output, killed: false };
 }
 
-async function readResults(path: string) {
-  try {
-    return GradescopeResultsSchema.parse(JSON.parse(await Deno.readTextFile(path)));
-  } catch {
-    return null;
-  }
+/**
+ * A message with its numbers taken out (ports, pids, timings differ from run to run): two runs
+ * that failed a probe for the same reason give the same text.
+ */
+export function messageShape(message: string): string {
+  return message.replace(/\d+(\.\d+)?/g, "N");
 }
 
-/** Probes whose score differed between runs. */
-export function flakyProbes(runs: Map<string, number>[]): string[] {
+/**
+ * Probes whose outcome differed between runs: their score, their verdict, or the reason the
+ * verdict gives (the message, numbers aside). A probe that failed twice, once on a timeout and
+ * once on wrong bytes, is as unstable as one that passed once.
+ */
+export function flakyProbes(runs: Map<string, ProbeOutcome>[]): string[] {
   if (runs.length < 2) return [];
   const names = [...runs[0].keys()];
-  return names.filter((name) => new Set(runs.map((r) => r.get(name))).size > 1);
+  const shape = (o: ProbeOutcome | undefined) =>
+    o === undefined ? "missing" : `${o.score} ${o.passed} ${messageShape(o.message)}`;
+  return names.filter((name) => new Set(runs.map((r) => shape(r.get(name)))).size > 1);
 }
 
 function csvField(value: string | number): string {
@@ -205,20 +224,25 @@ function csvField(value: string | number): string {
 /**
  * Renders grades.csv: one row per student, a column per probe (its score, or
  * `flaky:2/0/2` listing every run's score), the total of the first run that produced results,
- * the seed, and a status column (ok, flaky and why, or why grading failed).
+ * the seed, a status column (ok, flaky and why, or why grading failed), and the first line of
+ * each failed probe's message in that run.
  */
 export function gradesCsv(probes: string[], grades: StudentGrade[], seed: number): string {
-  const header = ["student", ...probes, "total", "max", "seed", "status"];
+  const header = ["student", ...probes, "total", "max", "seed", "status", "failures"];
   const rows = grades.map((g) => {
-    const first = g.runs[0] ?? new Map<string, number>();
+    const first = g.runs[0] ?? new Map<string, ProbeOutcome>();
     const flaky = flakyProbes(g.runs);
     const cells = probes.map((p) =>
-      flaky.includes(p) ? `flaky:${g.runs.map((r) => r.get(p) ?? 0).join("/")}` : first.get(p) ?? 0
+      flaky.includes(p)
+        ? `flaky:${g.runs.map((r) => r.get(p)?.score ?? 0).join("/")}`
+        : first.get(p)?.score ?? 0
     );
-    const total = [...first.values()].reduce((a, b) => a + b, 0);
+    const total = [...first.values()].reduce((a, b) => a + b.score, 0);
     const unstable = [...flaky, ...(g.lostRuns ?? [])];
     const status = g.error ?? (unstable.length > 0 ? `flaky: ${unstable.join("; ")}` : "ok");
-    return [g.student, ...cells, total, g.maxScore, seed, status];
+    const failures = [...first].filter(([, o]) => !o.passed)
+      .map(([name, o]) => `${name}: ${o.message.split("\n")[0]}`).join("; ");
+    return [g.student, ...cells, total, g.maxScore, seed, status, failures];
   });
   return [header, ...rows].map((row) => row.map(csvField).join(",")).join("\n") + "\n";
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { flakyProbes, gradesCsv, progressLine } from "./grade_all.ts";
+import { flakyProbes, gradesCsv, type ProbeOutcome, progressLine } from "./grade_all.ts";
 import { allPids } from "../observe/proc.ts";
 import { REPO_ROOT } from "../harness/submission.ts";
 
@@ -21,23 +21,35 @@ function leftoverRuns(): string[] {
   ];
 }
 
-Deno.test("flakyProbes names the probes whose score changed between runs", () => {
-  const runs = [new Map([["a", 2], ["b", 1]]), new Map([["a", 2], ["b", 0]])];
-  assert.deepEqual(flakyProbes(runs), ["b"]);
+/** A run's outcomes from `[name, score, message]`; a probe passed when its message is "ok". */
+function run(...probes: [string, number, string][]): Map<string, ProbeOutcome> {
+  return new Map(probes.map(([name, score, message]) => [
+    name,
+    { score, passed: message === "ok", message },
+  ]));
+}
+
+Deno.test("flakyProbes names the probes whose score, verdict or reason changed between runs", () => {
+  const runs = [
+    run(["a", 2, "ok"], ["b", 1, "ok"], ["c", 0, "no reply within 5 s"], ["d", 0, "port 4012 refused"]),
+    run(["a", 2, "ok"], ["b", 0, "timeout"], ["c", 0, "wrong bytes"], ["d", 0, "port 4518 refused"]),
+  ];
+  // c failed both times, for different reasons; d for the same reason on another port.
+  assert.deepEqual(flakyProbes(runs), ["b", "c"]);
   assert.deepEqual(flakyProbes(runs.slice(0, 1)), []);
 });
 
-Deno.test("gradesCsv flags flaky probes with every run's score, and quotes fields", () => {
+Deno.test("gradesCsv flags flaky probes with every run's score, lists failures, and quotes fields", () => {
   const csv = gradesCsv(["a", "b"], [
     {
       student: "ann",
-      runs: [new Map([["a", 2], ["b", 1]]), new Map([["a", 2], ["b", 0]])],
+      runs: [run(["a", 2, "ok"], ["b", 1, "ok"]), run(["a", 2, "ok"], ["b", 0, "no echo\nsent: x"])],
       maxScore: 3,
     },
     { student: 'o"neil, b', runs: [], maxScore: 3, error: "grader killed after 5 s" },
     {
       student: "cy",
-      runs: [new Map([["a", 2], ["b", 1]])],
+      runs: [run(["a", 0, "refused, then \"closed\""], ["b", 1, "ok"])],
       maxScore: 3,
       lostRuns: ["run 2: grader killed after 5 s"],
     },
@@ -45,10 +57,10 @@ Deno.test("gradesCsv flags flaky probes with every run's score, and quotes field
   assert.equal(
     csv,
     [
-      "student,a,b,total,max,seed,status",
-      "ann,2,flaky:1/0,3,3,7,flaky: b",
-      '"o""neil, b",0,0,0,3,7,grader killed after 5 s',
-      "cy,2,1,3,3,7,flaky: run 2: grader killed after 5 s",
+      "student,a,b,total,max,seed,status,failures",
+      "ann,2,flaky:1/0,3,3,7,flaky: b,",
+      '"o""neil, b",0,0,0,3,7,grader killed after 5 s,',
+      'cy,0,1,1,3,7,flaky: run 2: grader killed after 5 s,"a: refused, then ""closed"""',
       "",
     ].join("\n"),
   );
@@ -109,13 +121,14 @@ Deno.test("grade-all: a batch with a crash and a hang still grades everyone", as
     }).output();
     assert.equal(status.code, 1, "some submissions could not be graded");
     const rows = (await Deno.readTextFile(join(out, "grades.csv"))).trim().split("\n");
-    assert.equal(rows[0], "student,server-all-bytes,client-refused,total,max,seed,status");
-    assert.equal(rows[1], "alice,2,1,3,3,11,ok");
-    assert.equal(rows[2], "bob,0,0,0,3,11,ok");
+    assert.equal(rows[0], "student,server-all-bytes,client-refused,total,max,seed,status,failures");
+    assert.equal(rows[1], "alice,2,1,3,3,11,ok,");
+    // The starter fails both, for the same reason each run: not flaky; the reasons are listed.
+    assert.match(rows[2], /^bob,0,0,0,3,11,ok,"?server-all-bytes: .*; client-refused: .*"?$/);
     assert.match(rows[3], /^carol,0,0,0,3,11,grader could not run: .*client\.ts/);
-    assert.equal(rows[4], "dave,0,0,0,3,11,grader killed after 4 s");
+    assert.equal(rows[4], "dave,0,0,0,3,11,grader killed after 4 s,");
     for (const name of ["alice", "bob"]) {
-      for (const file of ["results.json", "results-2.json", "report.html", "log.txt"]) {
+      for (const file of ["results.json", "results-2.json", "record.json", "report.html", "log.txt"]) {
         await Deno.stat(join(out, name, file));
       }
     }

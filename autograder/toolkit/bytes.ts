@@ -65,3 +65,35 @@ export function showAround(b: Uint8Array | string, offset: number, radius = 32):
   const after = showBytes(bytes.subarray(Math.min(offset, end), end), Infinity);
   return `[offset ${offset} of ${bytes.length}] ${head}${before}|${after}${tail}`;
 }
+
+/** Joins chunks into one array of `total` bytes. */
+export function concat(chunks: Uint8Array[], total?: number): Uint8Array {
+  const out = new Uint8Array(total ?? chunks.reduce((sum, c) => sum + c.length, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+/** True when both arrays hold the same bytes. */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const latin1Decoder = new TextDecoder("latin1");
+
+/** Bytes as a string of the same length, one character per byte (ISO-8859-1): never lossy. */
+export function latin1(bytes: Uint8Array): string {
+  return latin1Decoder.decode(bytes);
+}
+
+/** `n` bytes from a seeded generator of numbers in [0, 1) (a probe's `ctx.random`). */
+export function seededBytes(random: () => number, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.floor(random() * 256);
+  return out;
+}

@@ -9,8 +9,8 @@
  *
  * @module
  */
-import { listeningPorts } from "../../observe/proc.ts";
-import { concat, send } from "../../toolkit/tcp.ts";
+import { listeningPorts } from "../../kit.ts";
+import { concat } from "../../kit.ts";
 
 /** A running echo peer; `close()` stops it and waits until it is gone. */
 export interface Peer {
@@ -44,6 +44,11 @@ export function startEchoPeer(): Peer {
 /** Bytes the grader's peer holds back until more arrive or the client half-closes. */
 const HOLD_BACK = 1024;
 
+/** Writes all of `bytes` on the peer's side of a connection. */
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+}
+
 /** Echoes a connection's bytes as they arrive, but for the last {@link HOLD_BACK}. */
 async function echoUntilEof(conn: Deno.Conn): Promise<void> {
   const buffer = new Uint8Array(64 * 1024);
@@ -54,10 +59,10 @@ async function echoUntilEof(conn: Deno.Conn): Promise<void> {
       if (n === null) break;
       const data = concat([held, buffer.subarray(0, n)]);
       const cut = Math.max(0, data.length - HOLD_BACK);
-      await send(conn, data.subarray(0, cut));
+      await writeAll(conn, data.subarray(0, cut));
       held = data.slice(cut);
     }
-    await send(conn, held); // the client half-closed: what remains, then close
+    await writeAll(conn, held); // the client half-closed: what remains, then close
     conn.close();
   } catch {
     // the client went away or the peer is shutting down: nothing to echo to

@@ -8,20 +8,10 @@
  *
  * @module
  */
-import type { Probe, ProbeContext, ProgramResult, ServerHandle, Verdict } from "../../harness/probe.ts";
-import { openFdCount } from "../../observe/proc.ts";
-import { within } from "../../harness/process.ts";
-import { dial, receive, type Received, roundTrip, sameBytes, send } from "../../toolkit/tcp.ts";
-import {
-  close,
-  connectTcp,
-  poll,
-  POLLIN,
-  setLinger,
-  setNonBlocking,
-  SysError,
-  write,
-} from "../../../shared/mod.ts";
+import type { Probe, ProbeContext, ProgramResult, ServerHandle, Verdict } from "../../kit.ts";
+import { openFdCount } from "../../kit.ts";
+import { within } from "../../kit.ts";
+import { type Received, sameBytes } from "../../kit.ts";
 import { haveProgram, type Peer, startEchoPeer, startSocatEcho } from "./_peers.ts";
 
 const encoder = new TextEncoder();
@@ -33,13 +23,6 @@ function startEcho(ctx: ProbeContext): Promise<ServerHandle> {
 
 function shortCounts(ctx: ProbeContext): Record<string, string> {
   return { COURSE_SHORT_COUNTS: String(ctx.seed) };
-}
-
-/** `n` bytes from the run's seeded generator, so a failure can be replayed. */
-function randomBytes(ctx: ProbeContext, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.floor(ctx.random() * 256);
-  return out;
 }
 
 /** Every byte value 0..255, twice, so NUL, CR, LF and non-UTF-8 bytes all appear. */
@@ -56,7 +39,8 @@ async function expectEcho(
   bytes: Uint8Array,
   ms: number,
 ): Promise<Verdict | null> {
-  const got = await roundTrip(await dial(server.port), bytes, ms);
+  const conn = await ctx.dial(server.port);
+  const got = await conn.exchange(bytes, { ms });
   return judgeEcho(ctx, `${bytes.length} bytes sent, then a half-close`, bytes, got, ms);
 }
 
@@ -127,7 +111,7 @@ const serverLargePayload: Probe = {
   hint: "README.md §4 Short counts",
   async run(ctx) {
     const server = await startEcho(ctx);
-    return await expectEcho(ctx, server, randomBytes(ctx, 8 << 20), 20_000) ?? ctx.pass();
+    return await expectEcho(ctx, server, ctx.bytes(8 << 20), 20_000) ?? ctx.pass();
   },
 };
 
@@ -140,12 +124,12 @@ const serverInteractive: Probe = {
   hint: "README.md §4 Short counts (read returns what is there)",
   async run(ctx) {
     const server = await startEcho(ctx);
-    const conn = await dial(server.port);
+    const conn = await ctx.dial(server.port);
     try {
       for (let i = 0; i < 10_000; i++) {
         const byte = Uint8Array.of(i % 256);
-        await send(conn, byte);
-        const got = await receive(conn, { ms: 2_000, limit: 1 });
+        await conn.send(byte);
+        const got = await conn.receive({ ms: 2_000, limit: 1 });
         if (!sameBytes(got.bytes, byte)) {
           return ctx.fail({
             what: `one-byte write number ${i + 1} was not echoed back within 2 s`,
@@ -157,7 +141,7 @@ const serverInteractive: Probe = {
         }
       }
       await conn.closeWrite();
-      const end = await receive(conn, { ms: 5_000 });
+      const end = await conn.receive({ ms: 5_000 });
       if (!end.eof || end.bytes.length > 0) {
         return ctx.fail({
           what: "after 10,000 echoed bytes and a half-close, expected end of file",
@@ -183,13 +167,13 @@ const serverHalfClose: Probe = {
   async run(ctx) {
     const server = await startEcho(ctx);
     // Everything is sent and the write side shut before a single byte is read back.
-    const conn = await dial(server.port);
-    const bytes = randomBytes(ctx, 100_000);
+    const conn = await ctx.dial(server.port);
+    const bytes = ctx.bytes(100_000);
     try {
-      await send(conn, bytes.subarray(0, 50_000));
-      const sending = send(conn, bytes.subarray(50_000)).then(() => conn.closeWrite());
+      await conn.send(bytes.subarray(0, 50_000));
+      const sending = conn.send(bytes.subarray(50_000)).then(() => conn.closeWrite());
       sending.catch(() => {});
-      const got = await receive(conn, { ms: 5_000 });
+      const got = await conn.receive({ ms: 5_000 });
       const what = "100,000 bytes sent and the write side shut before reading any reply";
       const failed = judgeEcho(ctx, what, bytes, got, 5_000);
       if (failed) return failed;
@@ -234,30 +218,25 @@ const serverFdLeak: Probe = {
 };
 
 /**
- * Connects with the course library, sends `bytes` without blocking, waits up
- * to `ms` for the first echoed byte, then closes with SO_LINGER 0, which makes
+ * Connects, sends `bytes` (until the buffers are full: the write is left pending), waits up
+ * to `ms` for the first echoed byte, then resets the connection (SO_LINGER 0), which makes
  * the kernel send a reset (RST) instead of a normal close. The server learns
  * of it on its next read or write on that connection, whatever it is doing.
  * Returns whether the echo had started.
  */
-function resetMidTransfer(port: number, bytes: Uint8Array, ms: number): boolean {
-  const fd = connectTcp({ host: "127.0.0.1", port });
+async function resetMidTransfer(
+  ctx: ProbeContext,
+  port: number,
+  bytes: Uint8Array,
+  ms: number,
+): Promise<boolean> {
+  const conn = await ctx.dial(port);
   try {
-    setNonBlocking(fd);
-    for (let sent = 0; sent < bytes.length;) {
-      try {
-        sent += write(fd, bytes.subarray(sent));
-      } catch (err) {
-        if (err instanceof SysError && err.code === "EAGAIN") break; // buffers full: enough
-        throw err;
-      }
-    }
-    const echo = { fd, events: POLLIN, revents: 0 };
-    poll([echo], ms);
-    return (echo.revents & POLLIN) !== 0;
+    conn.send(bytes).catch(() => {}); // ends with an error when the reset closes it
+    const echo = await conn.readSome({ ms });
+    return echo.bytes.length > 0;
   } finally {
-    setLinger(fd, 0);
-    close(fd);
+    conn.reset();
   }
 }
 
@@ -270,7 +249,7 @@ const serverSurvivesReset: Probe = {
   hint: "README.md §7 When things go wrong",
   async run(ctx) {
     const server = await startEcho(ctx);
-    if (!resetMidTransfer(server.port, randomBytes(ctx, 1 << 20), 5_000)) {
+    if (!await resetMidTransfer(ctx, server.port, ctx.bytes(1 << 20), 5_000)) {
       return ctx.fail({ what: "sent 1 MiB: expected the echo to start within 5 s", got: "" });
     }
     const next = encoder.encode("still there?\n");
@@ -379,7 +358,7 @@ const clientBinary: Probe = {
   async run(ctx) {
     const peer = startEchoPeer();
     try {
-      const input = new Uint8Array([...allByteValues(), ...randomBytes(ctx, 1 << 20)]);
+      const input = new Uint8Array([...allByteValues(), ...ctx.bytes(1 << 20)]);
       return await clientCopies(ctx, peer, input);
     } finally {
       await peer.close();
@@ -405,7 +384,7 @@ const clientSocat: Probe = {
     try {
       const peer = await startSocatEcho(await ctx.freePort(), `${scratch}/held`, 5_000);
       try {
-        return await clientCopies(ctx, peer, randomBytes(ctx, 512 * 1024));
+        return await clientCopies(ctx, peer, ctx.bytes(512 * 1024));
       } finally {
         await peer.close();
       }

@@ -4,13 +4,12 @@
  *
  * @module
  */
-import type { ProbeContext, ServerHandle } from "../../harness/probe.ts";
-import { delay, isAlive } from "../../harness/process.ts";
-import { processTree, socketOwners } from "../../observe/proc.ts";
-import { dial, receive, type Received, send } from "../../toolkit/tcp.ts";
+import type { ProbeContext, ServerHandle } from "../../kit.ts";
+import { delay, isAlive } from "../../kit.ts";
+import { processTree, socketOwners } from "../../kit.ts";
+import { type Conn, parseHead, type Received } from "../../kit.ts";
 
 const encoder = new TextEncoder();
-const latin1 = new TextDecoder("latin1");
 
 /** A document root in a fresh temp dir, with a secret file beside it (outside the root). */
 export interface DocRoot extends AsyncDisposable {
@@ -20,13 +19,6 @@ export interface DocRoot extends AsyncDisposable {
   secret: Uint8Array;
   /** Files served, by URL path. */
   files: Record<string, Uint8Array>;
-}
-
-/** `n` bytes from the probe's seeded generator. */
-export function randomBytes(ctx: ProbeContext, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.floor(ctx.random() * 256);
-  return out;
 }
 
 /**
@@ -48,7 +40,7 @@ export async function makeDocRoot(ctx: ProbeContext, binaryBytes = 64 * 1024): P
   const files: Record<string, Uint8Array> = {
     "/hello.txt": encoder.encode("Hello, forked world! Grüße, 你好\n"),
     "/page.html": encoder.encode("<!doctype html><title>t</title><p>hi</p>\n"),
-    "/data.bin": randomBytes(ctx, binaryBytes),
+    "/data.bin": ctx.bytes(binaryBytes),
     "/sub/inner.txt": encoder.encode("inner\n"),
   };
   for (const [path, bytes] of Object.entries(files)) await Deno.writeFile(root + path, bytes);
@@ -73,40 +65,25 @@ export interface HttpResponse {
   eof: boolean;
 }
 
-/** Parses a complete response, or returns why it is not one. */
+/**
+ * Parses a response read to the end of the connection (HTTP/1.0: the server closes after it),
+ * or returns why it is not one. The body is everything after the head.
+ */
 export function parseResponse(got: Received): HttpResponse | string {
-  const bytes = got.bytes;
-  let end = -1;
-  for (let i = 0; i + 3 < bytes.length; i++) {
-    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) {
-      end = i;
-      break;
-    }
-  }
-  if (end < 0) return "no complete response head (status line, headers, blank line with CRLF)";
-  const lines = latin1.decode(bytes.subarray(0, end)).split("\r\n");
-  const m = lines[0].match(/^HTTP\/1\.[01] (\d{3})( .*)?$/);
-  if (!m) return `bad status line "${lines[0]}"`;
-  const headers = new Map<string, string>();
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(":");
-    if (colon <= 0) return `bad header line "${line}"`;
-    headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
-  }
-  return { status: Number(m[1]), headers, body: bytes.subarray(end + 4), eof: got.eof };
+  const head = parseHead(got.bytes);
+  if (head === null) return "no complete response head (status line, headers, blank line with CRLF)";
+  if (typeof head === "string") return head;
+  return { status: head.status, headers: head.headers, body: got.bytes.subarray(head.length), eof: got.eof };
 }
 
 /** Sends `request` as is and reads until the server closes (or `ms` passes). */
-export async function rawRequest(port: number, request: string, ms = 10_000): Promise<Received> {
-  const conn = await dial(port);
-  try {
-    await send(conn, encoder.encode(request));
-    return await receive(conn, { ms });
-  } catch (err) {
-    return { bytes: new Uint8Array(), eof: false, timedOut: false, error: (err as Error).message };
-  } finally {
-    conn.close();
-  }
+export function rawRequest(
+  ctx: ProbeContext,
+  port: number,
+  request: string,
+  ms = 10_000,
+): Promise<Received> {
+  return ctx.http.raw(port, request, { ms });
 }
 
 /** `METHOD path HTTP/1.0` with no headers at all: the smallest valid request. */
@@ -116,22 +93,26 @@ export function requestLine(method: string, path: string): string {
 
 /** A connection that sent half a request and waits: the server is stuck reading it. */
 export interface HeldConnection {
-  conn: Deno.TcpConn;
+  conn: Conn;
   localPort: number;
 }
 
 /** Connects and sends only the request line for `path`, leaving the head unfinished. */
-export async function hold(port: number, path = "/hello.txt"): Promise<HeldConnection> {
-  const conn = await dial(port);
-  await send(conn, encoder.encode(`GET ${path} HTTP/1.0\r\n`));
-  return { conn, localPort: (conn.localAddr as Deno.NetAddr).port };
+export async function hold(
+  ctx: ProbeContext,
+  port: number,
+  path = "/hello.txt",
+): Promise<HeldConnection> {
+  const conn = await ctx.dial(port);
+  await conn.send(encoder.encode(`GET ${path} HTTP/1.0\r\n`));
+  return { conn, localPort: conn.localPort };
 }
 
 /** Finishes the held request (the blank line) and reads the response; closes the connection. */
 export async function finish(held: HeldConnection, ms = 10_000): Promise<Received> {
   try {
-    await send(held.conn, encoder.encode("\r\n"));
-    return await receive(held.conn, { ms });
+    await held.conn.send(encoder.encode("\r\n"));
+    return await held.conn.receive({ ms });
   } catch (err) {
     return { bytes: new Uint8Array(), eof: false, timedOut: false, error: (err as Error).message };
   } finally {
@@ -172,14 +153,4 @@ export function contains(bytes: Uint8Array, needle: Uint8Array): boolean {
     return true;
   }
   return false;
-}
-
-/** True if `curl` can be run. */
-export function haveCurl(): boolean {
-  try {
-    return new Deno.Command("curl", { args: ["--version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
 }

@@ -5,24 +5,31 @@
  *
  * @module
  */
-import type { Probe, ProbeContext, ServerHandle, ServerOptions, Verdict } from "../../harness/probe.ts";
 import {
   capabilities,
+  curl,
+  delay,
+  haveCurl,
+  isAlive,
   listenerOn,
   openFdCount,
+  type Probe,
+  type ProbeContext,
   processGroup,
   processTree,
   readStat,
+  type Received,
+  sameBytes,
+  type ServerHandle,
+  type ServerOptions,
   socketInodesOf,
+  type Verdict,
   zombieChildren,
-} from "../../observe/proc.ts";
-import { delay, isAlive } from "../../harness/process.ts";
-import { type Received, sameBytes } from "../../toolkit/tcp.ts";
+} from "../../kit.ts";
 import {
   contains,
   type DocRoot,
   finish,
-  haveCurl,
   type HeldConnection,
   hold,
   type HttpResponse,
@@ -65,7 +72,7 @@ async function expect(
   request: string,
   want: Wanted,
 ): Promise<HttpResponse | Verdict> {
-  return check(ctx, request, await rawRequest(server.port, request, 15_000), want);
+  return check(ctx, request, await rawRequest(ctx, server.port, request, 15_000), want);
 }
 
 /** Checks what came back for `request` (status, body, closing) as {@link expect} does. */
@@ -210,18 +217,10 @@ const servesFiles: Probe = {
 };
 
 /** Runs curl with `args`; returns its stdout, or a failed Verdict. */
-async function curl(ctx: ProbeContext, args: string[]): Promise<Uint8Array | Verdict> {
-  const out = await new Deno.Command("curl", {
-    args: ["--silent", "--show-error", "--max-time", "20", ...args],
-    stdout: "piped",
-    stderr: "piped",
-    signal: ctx.signal,
-  }).output();
-  if (!out.success) {
-    return ctx.fail({
-      what: `curl ${args.join(" ")} failed (exit ${out.code})`,
-      output: new TextDecoder().decode(out.stderr),
-    });
+async function runCurl(ctx: ProbeContext, args: string[]): Promise<Uint8Array | Verdict> {
+  const out = await curl(["--max-time", "20", ...args], { ms: 25_000 });
+  if (out.code !== 0) {
+    return ctx.fail({ what: `curl ${args.join(" ")} failed (exit ${out.code})`, output: out.stderr });
   }
   return out.stdout;
 }
@@ -244,7 +243,7 @@ const curlClient: Probe = {
     const server = await startOn(ctx, doc);
     const base = `http://127.0.0.1:${server.port}`;
     for (const path of ["/hello.txt", "/data.bin"]) {
-      const body = await curl(ctx, ["--http1.0", `${base}${path}`]);
+      const body = await runCurl(ctx, ["--http1.0", `${base}${path}`]);
       if (!(body instanceof Uint8Array)) return body;
       if (!sameBytes(body, doc.files[path])) {
         return ctx.fail({
@@ -254,7 +253,7 @@ const curlClient: Probe = {
         });
       }
     }
-    const codes = await curl(ctx, [
+    const codes = await runCurl(ctx, [
       "-o",
       "/dev/null",
       "-w",
@@ -292,7 +291,7 @@ async function unreadable(ctx: ProbeContext, server: ServerHandle, doc: DocRoot)
   await Deno.writeFile(path, locked);
   await Deno.chmod(path, 0o000);
   const request = requestLine("GET", "/locked.txt");
-  using held = await holdMany(server.port, 1, "/locked.txt");
+  using held = await holdMany(ctx, server.port, 1, "/locked.txt");
   const readers = new Set([server.pid, ...await owners(server, held[0])]);
   const able = [...readers].map((p) => [p, fileOverrides(p)] as const).filter(([, c]) => c.length);
   if (able.length > 0) {
@@ -372,7 +371,7 @@ const pathTraversal: Probe = {
     ];
     for (const path of paths) {
       const request = requestLine("GET", path);
-      const got = await rawRequest(server.port, request, 10_000);
+      const got = await rawRequest(ctx, server.port, request, 10_000);
       if (contains(got.bytes, doc.secret)) {
         return ctx.fail({
           what: "the server sent a file from outside the root",
@@ -403,9 +402,9 @@ const pathTraversal: Probe = {
 };
 
 /** Holds `n` connections open (half a request each); closes them all on dispose. */
-async function holdMany(port: number, n: number, path?: string) {
+async function holdMany(ctx: ProbeContext, port: number, n: number, path?: string) {
   const held: HeldConnection[] = [];
-  for (let i = 0; i < n; i++) held.push(await hold(port, path));
+  for (let i = 0; i < n; i++) held.push(await hold(ctx, port, path));
   return Object.assign(held, {
     [Symbol.dispose]: () =>
       held.forEach((h) => {
@@ -438,7 +437,7 @@ const childServes: Probe = {
   async run(ctx) {
     await using doc = await makeDocRoot(ctx);
     const server = await startOn(ctx, doc);
-    using held = await holdMany(server.port, 2);
+    using held = await holdMany(ctx, server.port, 2);
     const seen: number[][] = [];
     for (const h of held) seen.push(await owners(server, h));
     for (const pids of seen) {
@@ -488,7 +487,7 @@ const childNoListener: Probe = {
     if (inode === null) {
       return ctx.fail({ what: `no socket listens on port ${server.port} in /proc/net/tcp` });
     }
-    using held = await holdMany(server.port, 1);
+    using held = await holdMany(ctx, server.port, 1);
     const pids = await owners(server, held[0]);
     const children = pids.filter((p) => p !== server.pid);
     if (children.length === 0) {
@@ -518,9 +517,9 @@ const concurrent: Probe = {
   async run(ctx) {
     await using doc = await makeDocRoot(ctx);
     const server = await startOn(ctx, doc);
-    using _held = await holdMany(server.port, 4);
+    using _held = await holdMany(ctx, server.port, 4);
     const started = Date.now();
-    const got = await rawRequest(server.port, requestLine("GET", "/hello.txt"), 5_000);
+    const got = await rawRequest(ctx, server.port, requestLine("GET", "/hello.txt"), 5_000);
     const r = parseResponse(got);
     if (typeof r === "string" || r.status !== 200 || !sameBytes(r.body, doc.files["/hello.txt"])) {
       return ctx.fail({
@@ -544,7 +543,7 @@ const isolation: Probe = {
   async run(ctx) {
     await using doc = await makeDocRoot(ctx);
     const server = await startOn(ctx, doc);
-    using held = await holdMany(server.port, 3);
+    using held = await holdMany(ctx, server.port, 3);
     const victims = (await owners(server, held[0])).filter((p) => p !== server.pid);
     if (victims.length === 0) {
       return ctx.fail({ what: "no child process holds the first connection" });
@@ -668,7 +667,7 @@ const maxChildren: Probe = {
     await using doc = await makeDocRoot(ctx);
     const server = await startOn(ctx, doc, ["--max-children", "3"]);
     await settle(server.pid);
-    using held = await holdMany(server.port, 7);
+    using held = await holdMany(ctx, server.port, 7);
     let most = 0;
     for (const end = Date.now() + 2_500; Date.now() < end; await delay(50)) {
       most = Math.max(most, liveChildren(server.pid).length);
@@ -694,7 +693,7 @@ const maxChildren: Probe = {
 async function terminated(ctx: ProbeContext, doc: DocRoot, extra: string[], n: number) {
   // In the sandbox too, orphans must outlive the server, or they would pass for stopped.
   const server = await startOn(ctx, doc, extra, { keepLeftovers: true });
-  using held = await holdMany(server.port, n);
+  using held = await holdMany(ctx, server.port, n);
   for (const h of held) await owners(server, h);
   const tree = processTree(server.pid);
   Deno.kill(server.pid, "SIGTERM");
@@ -737,7 +736,7 @@ const sigterm: Probe = {
 async function ownersInTurn(ctx: ProbeContext, server: ServerHandle, doc: DocRoot, n: number) {
   const seen: number[] = [];
   for (let i = 0; i < n; i++) {
-    using held = await holdMany(server.port, 1);
+    using held = await holdMany(ctx, server.port, 1);
     // Up to 10 s: when every worker has just retired, the connection waits for a new one.
     const pids = (await owners(server, held[0], 10_000)).filter((p) => p !== server.pid);
     if (pids.length !== 1) {

@@ -6,9 +6,9 @@
  *
  * @module
  */
-import { checkOperations } from "../../check/linearizability.ts";
+import { checkOperations } from "../../kit.ts";
 import { type KvInput, kvModel, type KvOperation, type KvOutput } from "../_weensydb/kv_model.ts";
-import type { Probe, ProbeContext } from "../../harness/probe.ts";
+import type { Probe, ProbeContext } from "../../kit.ts";
 import {
   encodeLine,
   encodeSet,
@@ -78,7 +78,7 @@ async function runClient(
   client: number,
   inputs: KvInput[],
 ): Promise<KvOperation[] | string> {
-  const conn = await KvClient.dial(port);
+  const conn = await KvClient.dial(ctx, port);
   const ops: KvOperation[] = [];
   try {
     for (const input of inputs) {

@@ -10,9 +10,9 @@
  *
  * @module
  */
-import type { Probe, ProbeContext, Verdict } from "../../harness/probe.ts";
-import { listenerOn, tcpSockets, threadCount, threadNames } from "../../observe/proc.ts";
-import { concat } from "../../toolkit/tcp.ts";
+import type { Probe, ProbeContext, Verdict } from "../../kit.ts";
+import { listenerOn, tcpSockets, threadCount, threadNames } from "../../kit.ts";
+import { concat } from "../../kit.ts";
 import {
   encodeLine,
   encodeSet,
@@ -57,12 +57,12 @@ function twoBuckets(a: string, b: string): [string, string] {
   return bucketOf(encoder.encode(a)) < bucketOf(encoder.encode(b)) ? [a, b] : [b, a];
 }
 
-async function dialAll(port: number, n: number): Promise<KvClient[]> {
+async function dialAll(ctx: ProbeContext, port: number, n: number): Promise<KvClient[]> {
   const clients: KvClient[] = [];
   try {
     for (let i = 0; i < n; i += 100) {
       const batch = Math.min(100, n - i);
-      clients.push(...await Promise.all(Array.from({ length: batch }, () => KvClient.dial(port))));
+      clients.push(...await Promise.all(Array.from({ length: batch }, () => KvClient.dial(ctx, port))));
     }
     return clients;
   } catch (err) {
@@ -100,7 +100,7 @@ function workerThreads(pid: number): number {
 
 /** One client sends GET warm and leaves (the server's first Worker); a failure if no END. */
 async function warmUp(ctx: ProbeContext, port: number): Promise<Verdict | null> {
-  const warm = await KvClient.dial(port);
+  const warm = await KvClient.dial(ctx, port);
   try {
     const got = await warm.call("GET warm", 10_000);
     if (got.kind === "end") return null;
@@ -132,7 +132,7 @@ const threadPerConnection: Probe = {
       });
     }
     const before = { workers: workerThreads(server.pid), all: threadCount(server.pid) };
-    const clients = await dialAll(server.port, 8);
+    const clients = await dialAll(ctx, server.port, 8);
     let during = { workers: 0, all: 0 };
     try {
       for (const [i, c] of clients.entries()) {
@@ -187,7 +187,7 @@ const slowClients: Probe = {
   async run(ctx) {
     const server = await startDb(ctx);
     const mate = sameBucketKey("stall");
-    const [stalled, halfLine, other] = await dialAll(server.port, 3);
+    const [stalled, halfLine, other] = await dialAll(ctx, server.port, 3);
     try {
       const setup = await runScript(ctx, other, [
         { send: encodeSet(mate, "before"), expect: { kind: "stored" }, note: `SET ${mate}` },
@@ -265,7 +265,7 @@ const lockWhileWriting: Probe = {
     const random = () =>
       Uint8Array.from({ length: 1024 * 1024 }, () => Math.floor(ctx.random() * 256));
     const [value, next] = [random(), random()];
-    const [stuck, other] = await dialAll(server.port, 2);
+    const [stuck, other] = await dialAll(ctx, server.port, 2);
     try {
       const setup = await runScript(ctx, stuck, [
         { send: encodeSet("wk", value), expect: { kind: "stored" }, note: "SET wk (1 MiB)" },
@@ -367,7 +367,7 @@ const exchStorm: Probe = {
   async run(ctx) {
     const server = await startDb(ctx);
     const keys = ["ka", "kb", "kc"];
-    const clients = await dialAll(server.port, 6);
+    const clients = await dialAll(ctx, server.port, 6);
     try {
       const setup = await runScript(
         ctx,
@@ -472,7 +472,7 @@ const tornValues: Probe = {
   async run(ctx) {
     const server = await startDb(ctx);
     const keys = ["t0", "t1", "t2"];
-    const [writers, readers] = [await dialAll(server.port, 3), await dialAll(server.port, 3)];
+    const [writers, readers] = [await dialAll(ctx, server.port, 3), await dialAll(ctx, server.port, 3)];
     try {
       const setup = await runScript(
         ctx,
@@ -567,7 +567,7 @@ const deadlock: Probe = {
     const server = await startDb(ctx);
     const twin = sameBucketKey("dk");
     const [a, b] = twoBuckets("da", "db");
-    const clients = await dialAll(server.port, 3);
+    const clients = await dialAll(ctx, server.port, 3);
     try {
       const setup = await runScript(ctx, clients[0], [
         ...["dk", twin, a, b].map((k) => ({
@@ -648,7 +648,7 @@ const lockOrder: Probe = {
       // second.
       const [low, high] = [a, b].sort();
       const [c, d] = [sameBucketKey(high, "m"), sameBucketKey(low, "n")]; // c < d
-      const client = await KvClient.dial(server.port);
+      const client = await KvClient.dial(ctx, server.port);
       let failed: Verdict | null = null; // judged after the report: a self-deadlock comes first
       try {
         const steps: Step[] = [a, b, twin, c, d].map((k) => ({
@@ -720,7 +720,7 @@ const manyConnections: Probe = {
     const cold = await warmUp(ctx, server.port);
     if (cold) return cold;
     const before = threadCount(server.pid);
-    const clients = await dialAll(server.port, 1000);
+    const clients = await dialAll(ctx, server.port, 1000);
     // The most Worker threads seen at once: watched all through round 1, when no client has
     // left yet (so no Worker is ending), then once at the end of round 2.
     let most = 0;

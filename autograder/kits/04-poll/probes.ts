@@ -11,9 +11,20 @@
  *
  * @module
  */
-import type { Probe, ProbeContext, ServerHandle, Verdict } from "../../harness/probe.ts";
-import { cpuTimeMs, openFdCount, rssBytes, threadCount, threadNames } from "../../observe/proc.ts";
-import { delay, within } from "../../harness/process.ts";
+import {
+  type Conn,
+  cpuTimeMs,
+  delay,
+  openFdCount,
+  type Probe,
+  type ProbeContext,
+  rssBytes,
+  type ServerHandle,
+  threadCount,
+  threadNames,
+  type Verdict,
+  within,
+} from "../../kit.ts";
 import { encodeSet, KvClient, type Reply, showReply } from "../_weensydb/client.ts";
 import { protocolProbes, runScript, startDb } from "../_weensydb/protocol_probes.ts";
 
@@ -37,22 +48,18 @@ export const RSS_GROWTH_BYTES = 64 * 1024 * 1024;
 /** Longest wait for a lone GET while another client floods the server. */
 export const FAIR_REPLY_MS = 1_000;
 
-/** Waits until `check()` holds, re-checking every 50 ms, for at most `ms`; its last value. */
-async function eventually(check: () => boolean, ms: number): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end;) {
-    if (check()) return true;
-    await delay(50);
-  }
-  return check();
-}
-
 /** Opens `n` connections, `batch` at a time; each is only held (no read pending: little memory). */
-async function openMany(port: number, n: number, batch = 250): Promise<Deno.TcpConn[]> {
-  const conns: Deno.TcpConn[] = [];
+async function openMany(
+  ctx: ProbeContext,
+  port: number,
+  n: number,
+  batch = 250,
+): Promise<Conn[]> {
+  const conns: Conn[] = [];
   try {
     for (let i = 0; i < n; i += batch) {
       const size = Math.min(batch, n - i);
-      const dial = () => Deno.connect({ hostname: "127.0.0.1", port });
+      const dial = () => ctx.dial(port, { noDelay: false });
       conns.push(...await settleAll(Array.from({ length: size }, dial)));
     }
     return conns;
@@ -85,7 +92,7 @@ function closeAll(conns: { close(): void }[]): void {
 }
 
 /** Sends `GET <key>` on a raw connection and reads the 5 bytes of `END\r\n`; false on timeout. */
-async function getMissing(conn: Deno.TcpConn, key: string, ms: number): Promise<boolean> {
+async function getMissing(conn: Conn, key: string, ms: number): Promise<boolean> {
   const line = encoder.encode(`GET ${key}\r\n`);
   for (let at = 0; at < line.length;) at += await conn.write(line.subarray(at));
   const buf = new Uint8Array(5);
@@ -121,11 +128,11 @@ const oneThread: Probe = {
   hint: "README.md §8 One thread",
   async run(ctx) {
     const server = await startDb(ctx);
-    const first = await KvClient.dial(server.port);
+    const first = await KvClient.dial(ctx, server.port);
     try {
       await first.call("GET warm", 5_000);
       const before = threadCount(server.pid);
-      const conns = await openMany(server.port, 300);
+      const conns = await openMany(ctx, server.port, 300);
       try {
         const answered = await Promise.all(conns.map((c, i) => getMissing(c, `k${i}`, 10_000)));
         const missing = answered.filter((ok) => !ok).length;
@@ -186,8 +193,8 @@ function c10kProbe(engine: EngineName): Probe {
     hint: "README.md §9 C10K",
     async run(ctx) {
       const server = await startDb(ctx);
-      const active = await KvClient.dial(server.port);
-      let conns: Deno.TcpConn[] = [];
+      const active = await KvClient.dial(ctx, server.port);
+      let conns: Conn[] = [];
       try {
         const stored = await active.call(encodeSet("active", "here"), 5_000);
         if (stored.kind !== "stored") {
@@ -205,8 +212,8 @@ function c10kProbe(engine: EngineName): Probe {
           });
         }
         const base = openFdCount(server.pid); // the runtime's own, the listener, `active`
-        conns = await openMany(server.port, C10K);
-        const held = await eventually(() => openFdCount(server.pid) >= base + C10K, 20_000);
+        conns = await openMany(ctx, server.port, C10K);
+        const held = (await ctx.eventually(() => openFdCount(server.pid) >= base + C10K, { deadlineMs: 20_000, everyMs: 50 })).ok;
         if (!held) {
           return ctx.fail({
             what: `${C10K} clients connected`,
@@ -256,9 +263,9 @@ const noBusyPolling: Probe = {
   hint: "README.md §3 The loop (block in poll, never spin)",
   async run(ctx) {
     const server = await startDb(ctx);
-    const conns = await openMany(server.port, 1_000);
+    const conns = await openMany(ctx, server.port, 1_000);
     try {
-      if (!(await eventually(() => openFdCount(server.pid) >= 1_000, 10_000))) {
+      if (!((await ctx.eventually(() => openFdCount(server.pid) >= 1_000, { deadlineMs: 10_000, everyMs: 50 })).ok)) {
         return ctx.fail({
           what: "1,000 clients connected",
           expected: `1,000 open fds in /proc/${server.pid}/fd within 10 s`,
@@ -304,7 +311,7 @@ const splitBytes: Probe = {
   hint: "README.md §4 A connection is a state machine (the input buffer)",
   async run(ctx) {
     const server = await startDb(ctx);
-    const client = await KvClient.dial(server.port);
+    const client = await KvClient.dial(ctx, server.port);
     const sent: string[] = [];
     try {
       const checks: [string, Reply["kind"]][] = [
@@ -364,7 +371,7 @@ const slowReader: Probe = {
   hint: "README.md §5 Backpressure",
   async run(ctx) {
     const server = await startDb(ctx);
-    const [slow, other] = await settleAll([KvClient.dial(server.port), KvClient.dial(server.port)]);
+    const [slow, other] = await settleAll([KvClient.dial(ctx, server.port), KvClient.dial(ctx, server.port)]);
     try {
       const value = Uint8Array.from({ length: 1024 * 1024 }, () => Math.floor(ctx.random() * 256));
       const stored = await slow.call(encodeSet("big", value), 10_000);
@@ -463,7 +470,7 @@ const stalledClient: Probe = {
   hint: "README.md §4 A connection is a state machine",
   async run(ctx) {
     const server = await startDb(ctx);
-    const clients = await settleAll([1, 2, 3].map(() => KvClient.dial(server.port)));
+    const clients = await settleAll([1, 2, 3].map(() => KvClient.dial(ctx, server.port)));
     const [halfBody, halfLine, other] = clients;
     try {
       await halfBody.send("SET stall 10\r\nabc"); // 3 of 10 body bytes, then silence
@@ -499,7 +506,7 @@ const LEAVE_EOF = 100;
 const LEAVE_RESET = 20;
 
 /** Sends `GET <key>` then end of file; true when END arrives and then the server's end of file. */
-async function getThenEof(conn: Deno.TcpConn, key: string, ms: number): Promise<boolean> {
+async function getThenEof(conn: Conn, key: string, ms: number): Promise<boolean> {
   const talking = (async () => {
     const line = encoder.encode(`GET ${key}\r\n`);
     for (let at = 0; at < line.length;) at += await conn.write(line.subarray(at));
@@ -517,10 +524,10 @@ async function getThenEof(conn: Deno.TcpConn, key: string, ms: number): Promise<
  * with the rest unread: the kernel then sends a reset (RST), so the server's next read or write
  * on that connection fails (ECONNRESET, EPIPE). True when the replies had started.
  */
-async function resetMidReply(port: number, ms: number): Promise<boolean> {
-  let conn: Deno.TcpConn;
+async function resetMidReply(ctx: ProbeContext, port: number, ms: number): Promise<boolean> {
+  let conn: Conn;
   try {
-    conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn = await ctx.dial(port, { noDelay: false });
   } catch {
     return false; // the server is gone: the caller sees it
   }
@@ -544,18 +551,18 @@ const disconnects: Probe = {
   hint: "README.md §4 A connection is a state machine (step 4, closing)",
   async run(ctx) {
     const server = await startDb(ctx);
-    const client = await KvClient.dial(server.port);
+    const client = await KvClient.dial(ctx, server.port);
     try {
       const stored = await client.call(encodeSet("big", new Uint8Array(1024 * 1024)), 10_000);
       if (stored.kind !== "stored") {
         return ctx.fail({ what: "SET big (1 MiB)", expected: "STORED", got: showReply(stored) });
       }
       const before = openFdCount(server.pid);
-      const leavers = await openMany(server.port, LEAVE_EOF);
+      const leavers = await openMany(ctx, server.port, LEAVE_EOF);
       const done = await Promise.all(leavers.map((c, i) => getThenEof(c, `eof${i}`, 5_000)));
       closeAll(leavers);
       let resets = 0;
-      while (resets < LEAVE_RESET && await resetMidReply(server.port, 5_000)) resets++;
+      while (resets < LEAVE_RESET && await resetMidReply(ctx, server.port, 5_000)) resets++;
       const after = await client.call("GET after", 5_000);
       if (after.kind !== "end") await within(server.status, 1_000, null); // did a leaver kill it?
       if (server.exited()) {
@@ -593,7 +600,7 @@ const disconnects: Probe = {
           got: showReply(after),
         });
       }
-      const closed = await eventually(() => openFdCount(server.pid) <= before + 10, 5_000);
+      const closed = (await ctx.eventually(() => openFdCount(server.pid) <= before + 10, { deadlineMs: 5_000, everyMs: 50 })).ok;
       if (!closed) {
         return ctx.fail({
           what: `${LEAVE_EOF + resets} clients connected and left`,
@@ -611,7 +618,7 @@ const disconnects: Probe = {
 
 /** Pipelines GETs from `conn` until `stop` is aborted, reading and dropping every reply. */
 function flood(
-  conn: Deno.TcpConn,
+  conn: Conn,
   stop: AbortSignal,
 ): { started: Promise<void>; done: Promise<void> } {
   const batch = encoder.encode("GET flood\r\n".repeat(64 * 1024)); // 704 KiB per write
@@ -642,10 +649,10 @@ const fairness: Probe = {
   hint: "README.md §6 Fairness",
   async run(ctx) {
     const server = await startDb(ctx);
-    const lone = await KvClient.dial(server.port);
-    let flooder: Deno.TcpConn;
+    const lone = await KvClient.dial(ctx, server.port);
+    let flooder: Conn;
     try {
-      flooder = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      flooder = await ctx.dial(server.port, { noDelay: false });
     } catch (err) {
       lone.close();
       throw err;

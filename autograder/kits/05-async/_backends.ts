@@ -11,9 +11,9 @@
  * @module
  */
 import { join } from "node:path";
-import { type ChildHandle, delay, startChild } from "../../harness/process.ts";
-import { REPO_ROOT } from "../../harness/submission.ts";
-import { concat } from "../../toolkit/tcp.ts";
+import { type ChildHandle, delay, startChild } from "../../kit.ts";
+import { REPO_ROOT } from "../../kit.ts";
+import { concat } from "../../kit.ts";
 
 /** A backend a probe started; stopped by `await using`. */
 export interface Backend extends AsyncDisposable {

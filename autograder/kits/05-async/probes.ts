@@ -10,12 +10,20 @@
  */
 import { createHash } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
-import type { Probe, ProbeContext, ServerHandle, Verdict } from "../../harness/probe.ts";
-import { establishedTo } from "../../observe/proc.ts";
-import { delay, within } from "../../harness/process.ts";
-import { receive, sameBytes, send } from "../../toolkit/tcp.ts";
+import {
+  type Conn,
+  delay,
+  establishedTo,
+  type KeepAlive,
+  type Probe,
+  type ProbeContext,
+  sameBytes,
+  type ServerHandle,
+  type Verdict,
+  within,
+} from "../../kit.ts";
 import { freePort, startFakeBackend, startRealBackend, valueOf } from "./_backends.ts";
-import { type Answer, jsonOf, KeepAlive, request, showAnswer } from "./_http.ts";
+import { type Answer, jsonOf, request, showAnswer } from "./_http.ts";
 
 const encoder = new TextEncoder();
 
@@ -70,7 +78,7 @@ async function runChecks(
   checks: Check[],
 ): Promise<Verdict | null> {
   for (const c of checks) {
-    const got = await request(port, c.method, c.path, { body: c.body, ms: 5_000 });
+    const got = await request(ctx, port, c.method, c.path, { body: c.body, ms: 5_000 });
     const sent = `${c.method} ${c.path}${
       c.body === undefined ? "" : ` with a ${c.body.length}-byte body`
     }`;
@@ -345,7 +353,7 @@ const overlap: Probe = {
     const expected = { values: keys.map((key) => ({ key, value: base64(valueOf(key)) })) };
     let got: Answer | undefined;
     for (let round = 0; round < 2; round++) { // the first opens the connections
-      got = await request(server.port, "GET", path, { ms: 15_000 });
+      got = await request(ctx, server.port, "GET", path, { ms: 15_000 });
       if (got.status !== 200 || !isDeepStrictEqual(jsonOf(got), expected)) {
         return ctx.fail({
           what: `GET ${path}`,
@@ -393,7 +401,7 @@ const timeout: Probe = {
     const what =
       `the backend reads requests and never answers; the server runs with --pool 2 --timeout-ms ${TIMEOUT_MS}`;
     for (const path of [kv("quiet"), "/kv?keys=q1,q2,q3"]) {
-      const got = await request(server.port, "GET", path, { ms: 3_000 });
+      const got = await request(ctx, server.port, "GET", path, { ms: 3_000 });
       if (got.status !== 504 || got.ms > TIMEOUT_MS + 1_000) {
         return ctx.fail({
           what: `${what}; GET ${path}`,
@@ -404,7 +412,7 @@ const timeout: Probe = {
       }
     }
     fake.mode = { kind: "answer", delayMs: 0 };
-    const next = await request(server.port, "GET", kv("later"), { ms: 3_000 });
+    const next = await request(ctx, server.port, "GET", kv("later"), { ms: 3_000 });
     if (next.status !== 200 || new TextDecoder().decode(next.body) !== valueOf("later")) {
       return ctx.fail({
         what: `${what}; after two 504s the backend answers again, and the probe sent GET ${
@@ -429,7 +437,7 @@ const backendDown: Probe = {
   async run(ctx) {
     const port = freePort();
     const server = await startApp(ctx, port, ["--timeout-ms", "3000"]);
-    const down = await request(server.port, "GET", kv("x"), { ms: 5_000 });
+    const down = await request(ctx, server.port, "GET", kv("x"), { ms: 5_000 });
     if (down.status !== 502) {
       return ctx.fail({
         what: `nothing listens on the backend port ${port}; GET ${kv("x")}`,
@@ -439,7 +447,7 @@ const backendDown: Probe = {
     }
     await using fake = startFakeBackend({ kind: "reset" }, port);
     for (let i = 0; i < 2; i++) {
-      const reset = await request(server.port, "GET", kv("x"), { ms: 5_000 });
+      const reset = await request(ctx, server.port, "GET", kv("x"), { ms: 5_000 });
       if (reset.status !== 502) {
         return ctx.fail({
           what: `the backend sends half a VALUE reply, then resets; GET ${kv("x")}`,
@@ -450,7 +458,7 @@ const backendDown: Probe = {
     }
     fake.mode = { kind: "answer", delayMs: 0 };
     for (const key of ["y", "z"]) {
-      const back = await request(server.port, "GET", kv(key), { ms: 5_000 });
+      const back = await request(ctx, server.port, "GET", kv(key), { ms: 5_000 });
       if (back.status !== 200 || new TextDecoder().decode(back.body) !== valueOf(key)) {
         return ctx.fail({
           what: `the backend was down, then reset two connections, and now answers; GET ${kv(key)}`,
@@ -491,7 +499,7 @@ const poolBound: Probe = {
     })();
     const keys = Array.from({ length: 40 }, (_, i) => `p${i}`);
     const answers = await Promise.all(
-      keys.map((k) => request(server.port, "GET", kv(k), { ms: 20_000 })),
+      keys.map((k) => request(ctx, server.port, "GET", kv(k), { ms: 20_000 })),
     );
     sampling = false;
     await sampler;
@@ -518,7 +526,7 @@ const poolBound: Probe = {
     }
     fake.mode = { kind: "answer", delayMs: 0 };
     for (const key of Array.from({ length: 10 }, (_, i) => `q${i}`)) {
-      const got = await request(server.port, "GET", kv(key), { ms: 5_000 });
+      const got = await request(ctx, server.port, "GET", kv(key), { ms: 5_000 });
       if (got.status !== 200 || new TextDecoder().decode(got.body) !== valueOf(key)) {
         return ctx.fail({
           what: `40 concurrent GETs, then 10 one after another; GET ${kv(key)}`,
@@ -549,7 +557,7 @@ const HASH_TARGET_MS = 1_000;
 /** Rounds that take about HASH_TARGET_MS on this server now; the failure if /hash is wrong. */
 async function calibrate(ctx: ProbeContext, port: number): Promise<number | Verdict> {
   const rounds = 20_000;
-  const got = await request(port, "GET", `/hash?data=calibrate&rounds=${rounds}`, { ms: 20_000 });
+  const got = await request(ctx, port, "GET", `/hash?data=calibrate&rounds=${rounds}`, { ms: 20_000 });
   const want = expectedHash("calibrate", rounds);
   if (got.status !== 200 || (jsonOf(got) as { sha256?: string })?.sha256 !== want) {
     return ctx.fail({
@@ -572,13 +580,13 @@ const eventLoop: Probe = {
     await using db = await startRealBackend();
     const server = await startApp(ctx, db.port);
     const key = keyFor(ctx, "small");
-    await request(server.port, "PUT", kv(key), { body: "small" });
+    await request(ctx, server.port, "PUT", kv(key), { body: "small" });
     const rounds = await calibrate(ctx, server.port);
     if (typeof rounds !== "number") return rounds;
     let hashing = true, hashes = 0;
     const hasher = async () => {
       while (hashing) {
-        await request(server.port, "GET", `/hash?data=load&rounds=${rounds}`, { ms: 30_000 });
+        await request(ctx, server.port, "GET", `/hash?data=load&rounds=${rounds}`, { ms: 30_000 });
         hashes++;
       }
     };
@@ -586,7 +594,7 @@ const eventLoop: Probe = {
     await delay(200);
     const latencies: number[] = [];
     for (const end = Date.now() + 3_000; Date.now() < end;) {
-      const got = await request(server.port, "GET", kv(key), { ms: 10_000 });
+      const got = await request(ctx, server.port, "GET", kv(key), { ms: 10_000 });
       latencies.push(got.status === 200 ? got.ms : Infinity);
       await delay(20);
     }
@@ -629,7 +637,7 @@ const manyClients: Probe = {
     const server = await startApp(ctx, db.port, ["--pool", "8", "--timeout-ms", "20000"]);
     const key = keyFor(ctx, "shared");
     const value = "v".repeat(100);
-    const put = await request(server.port, "PUT", kv(key), { body: value });
+    const put = await request(ctx, server.port, "PUT", kv(key), { body: value });
     if (put.status !== 200) {
       return ctx.fail({
         what: `PUT ${kv(key)} with a ${value.length}-byte body, before the clients connect`,
@@ -641,7 +649,7 @@ const manyClients: Probe = {
     try {
       for (let i = 0; i < CLIENTS; i += 100) {
         const dialed = await Promise.allSettled(
-          Array.from({ length: 100 }, () => KeepAlive.dial(server.port)),
+          Array.from({ length: 100 }, () => ctx.http.keepAlive(server.port)),
         );
         for (const d of dialed) if (d.status === "fulfilled") clients.push(d.value);
         const refused = dialed.find((d) => d.status === "rejected");
@@ -684,9 +692,9 @@ const manyClients: Probe = {
 };
 
 /** Sends raw bytes on a new connection and closes it without reading. */
-async function hitAndRun(port: number, bytes: string): Promise<void> {
+async function hitAndRun(ctx: ProbeContext, port: number, bytes: string): Promise<void> {
   try {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const conn = await ctx.dial(port, { noDelay: false });
     try {
       await conn.write(encoder.encode(bytes));
       await delay(50);
@@ -730,16 +738,20 @@ const LEAVERS = 4;
  * requests behind the first keep the server in the middle of writing a response when the reset
  * comes. Null when the response began as it should; else what came instead.
  */
-async function leaveMidResponse(port: number, path: string): Promise<string | null> {
-  let conn: Deno.TcpConn;
+async function leaveMidResponse(
+  ctx: ProbeContext,
+  port: number,
+  path: string,
+): Promise<string | null> {
+  let conn: Conn;
   try {
-    conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn = await ctx.dial(port, { noDelay: false });
   } catch (err) {
     return `connecting: ${(err as Error).message}`;
   }
   try {
-    await send(conn, encoder.encode(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(PIPELINED)));
-    const got = await receive(conn, { ms: 5_000, limit: READ_BEFORE_LEAVING });
+    await conn.send(encoder.encode(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(PIPELINED)));
+    const got = await conn.receive({ ms: 5_000, limit: READ_BEFORE_LEAVING });
     const first = new TextDecoder().decode(got.bytes.subarray(0, 200)).split("\r\n")[0];
     if (first.startsWith("HTTP/1.1 200 ") && got.bytes.length === READ_BEFORE_LEAVING) return null;
     const after = got.eof
@@ -763,7 +775,7 @@ async function clientsLeavingMidResponse(
   server: ServerHandle,
 ): Promise<Verdict | null> {
   const big = randomBytes(ctx, BIG), path = kv("big");
-  const put = await request(server.port, "PUT", path, { body: big, ms: 10_000 });
+  const put = await request(ctx, server.port, "PUT", path, { body: big, ms: 10_000 });
   if (put.status !== 200) {
     return ctx.fail({
       what: `PUT ${path} with a 1 MiB body`,
@@ -773,7 +785,7 @@ async function clientsLeavingMidResponse(
   }
   let wrong: string | null = null;
   for (let i = 0; i < LEAVERS && wrong === null && !server.exited(); i++) {
-    wrong = await leaveMidResponse(server.port, path);
+    wrong = await leaveMidResponse(ctx, server.port, path);
   }
   await within(server.status, 600, null); // an unhandled rejection ends the process a moment later
   const what =
@@ -806,7 +818,7 @@ const noCrash: Probe = {
   async run(ctx) {
     await using fake = startFakeBackend({ kind: "garbage" });
     const server = await startApp(ctx, fake.port, ["--timeout-ms", "2000"]);
-    const garbage = await request(server.port, "GET", kv("g"), { ms: 5_000 });
+    const garbage = await request(ctx, server.port, "GET", kv("g"), { ms: 5_000 });
     await delay(300); // an unhandled rejection ends the process a moment later
     const crashed = stillUp(ctx, server, 'the backend answered GET with "HELLO THERE"');
     if (crashed) return crashed;
@@ -824,9 +836,9 @@ const noCrash: Probe = {
       "GET /kv?keys=a,,b HTTP/1.1\r\nHost: x\r\n\r\n",
       "HELLO\r\n\r\n",
     ];
-    await Promise.all(rude.map((r) => hitAndRun(server.port, r)));
+    await Promise.all(rude.map((r) => hitAndRun(ctx, server.port, r)));
     for (const path of ["/kv/%ZZ", "/hash?data=x&rounds=-1", "/kv?keys=" + ",".repeat(200)]) {
-      await request(server.port, "GET", path, { ms: 5_000 });
+      await request(ctx, server.port, "GET", path, { ms: 5_000 });
     }
     await delay(600);
     const after = stillUp(ctx, server, "clients that left mid-request and malformed requests");
@@ -834,7 +846,7 @@ const noCrash: Probe = {
     fake.mode = { kind: "answer", delayMs: 0 };
     const leaving = await clientsLeavingMidResponse(ctx, server);
     if (leaving) return leaving;
-    const fine = await request(server.port, "GET", kv("fine"), { ms: 5_000 });
+    const fine = await request(ctx, server.port, "GET", kv("fine"), { ms: 5_000 });
     if (fine.status !== 200) {
       return ctx.fail({
         what: `after all that, GET ${kv("fine")}`,
@@ -849,9 +861,9 @@ const noCrash: Probe = {
 const SHUTDOWN_DELAY_MS = 1_500;
 
 /** Opens a TCP connection to `port` and closes it: "refused", "accepted", or what went wrong. */
-async function tryConnect(port: number): Promise<string> {
+async function tryConnect(ctx: ProbeContext, port: number): Promise<string> {
   try {
-    const connecting = Deno.connect({ hostname: "127.0.0.1", port });
+    const connecting = ctx.dial(port, { noDelay: false });
     const conn = await within(connecting, 1_000, null);
     if (conn === null) {
       connecting.then((c) => c.close(), () => {});
@@ -875,7 +887,7 @@ const gracefulShutdown: Probe = {
     await using fake = startFakeBackend({ kind: "answer", delayMs: SHUTDOWN_DELAY_MS });
     const server = await startApp(ctx, fake.port, ["--timeout-ms", "10000"]);
     const keys = ["s1", "s2", "s3", "s4", "s5"];
-    const inFlight = keys.map((k) => request(server.port, "GET", kv(k), { ms: 10_000 }));
+    const inFlight = keys.map((k) => request(ctx, server.port, "GET", kv(k), { ms: 10_000 }));
     await delay(400);
     if (server.exited()) {
       await Promise.all(inFlight);
@@ -891,7 +903,7 @@ const gracefulShutdown: Probe = {
     await delay(300);
     // A raw connect, not a request: a request would wait on the slow backend and time out
     // whether or not the server still accepts.
-    const late = await tryConnect(server.port);
+    const late = await tryConnect(ctx, server.port);
     const answers = await Promise.all(inFlight);
     const cut = answers.findIndex((a, i) =>
       a.status !== 200 || new TextDecoder().decode(a.body) !== valueOf(keys[i])

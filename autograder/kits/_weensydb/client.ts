@@ -5,7 +5,9 @@
  *
  * @module
  */
-import { concat } from "../../toolkit/tcp.ts";
+import { concat, type Conn, latin1, type ProbeContext } from "../../kit.ts";
+
+export { latin1 };
 
 const encoder = new TextEncoder();
 
@@ -22,15 +24,6 @@ export type Reply =
   | { kind: "garbage"; line: string }
   | { kind: "timeout"; partial: Uint8Array }
   | { kind: "closed"; partial: Uint8Array };
-
-/** Bytes as 8-bit text: keys and protocol lines are bytes, not UTF-8. */
-export function latin1(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 8192) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 8192));
-  }
-  return s;
-}
 
 /** `SET key nbytes` CRLF and the body (strings are UTF-8 encoded). */
 export function encodeSet(key: string, value: Uint8Array | string): Uint8Array {
@@ -77,31 +70,33 @@ export function showReply(reply: Reply): string {
  * passes is kept and finished by the next call, so no byte is lost between replies.
  */
 export class KvClient {
-  #conn: Deno.TcpConn;
+  /** The connection, traced on the probe's timeline. */
+  readonly conn: Conn;
   #buf: Uint8Array = new Uint8Array(0);
-  #pending: Promise<Uint8Array | null> | null = null;
   #eof = false;
 
-  private constructor(conn: Deno.TcpConn) {
-    this.#conn = conn;
+  /** A client on an open connection. */
+  constructor(conn: Conn) {
+    this.conn = conn;
   }
 
-  /** Connects to 127.0.0.1:port. */
-  static async dial(port: number): Promise<KvClient> {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    conn.setNoDelay(true);
-    return new KvClient(conn);
+  /** Connects to the server on `port` (on 127.0.0.1, or `host`) with the probe's `ctx.dial`. */
+  static async dial(
+    ctx: Pick<ProbeContext, "dial">,
+    port: number,
+    host?: string,
+  ): Promise<KvClient> {
+    return new KvClient(await ctx.dial(port, { host }));
   }
 
   /** The port of this end of the connection (to find it in /proc/net/tcp). */
   get localPort(): number {
-    return this.#conn.localAddr.port;
+    return this.conn.localPort;
   }
 
   /** Sends raw bytes (a whole pipelined batch, a partial line, ...). */
   async send(bytes: Uint8Array | string): Promise<void> {
-    const data = typeof bytes === "string" ? encoder.encode(bytes) : bytes;
-    for (let at = 0; at < data.length;) at += await this.#conn.write(data.subarray(at));
+    await this.conn.send(bytes);
   }
 
   /** Sends one command and reads its reply. */
@@ -135,16 +130,12 @@ export class KvClient {
 
   /** Closes the connection (pending reads end). */
   close(): void {
-    try {
-      this.#conn.close();
-    } catch {
-      // already closed
-    }
+    this.conn.close();
   }
 
   /** Half-closes: the server reads end of file. */
   async closeWrite(): Promise<void> {
-    await this.#conn.closeWrite();
+    await this.conn.closeWrite();
   }
 
   #missing(why: "timeout" | "eof", start: Uint8Array): Reply {
@@ -182,27 +173,14 @@ export class KvClient {
   /** Appends one read's bytes to the buffer. */
   async #fill(deadline: number): Promise<"ok" | "timeout" | "eof"> {
     if (this.#eof) return "eof";
-    if (this.#pending === null) {
-      const chunk = new Uint8Array(256 * 1024);
-      this.#pending = this.#conn.read(chunk).then(
-        (n) => n === null ? null : chunk.subarray(0, n),
-        () => null, // reset or closed: treated as end of file
-      );
+    const got = await this.conn.readSome({ ms: Math.max(0, deadline - Date.now()) });
+    if (got.bytes.length > 0) {
+      this.#buf = this.#buf.length === 0 ? got.bytes : concat([this.#buf, got.bytes]);
+      return "ok";
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const expired = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), Math.max(0, deadline - Date.now()));
-    });
-    const got = await Promise.race([this.#pending, expired]);
-    clearTimeout(timer);
-    if (got === "timeout") return "timeout";
-    this.#pending = null;
-    if (got === null) {
-      this.#eof = true;
-      return "eof";
-    }
-    this.#buf = this.#buf.length === 0 ? got : concat([this.#buf, got]);
-    return "ok";
+    if (got.timedOut) return "timeout";
+    this.#eof = true; // end of file, or a reset: no more replies either way
+    return "eof";
   }
 }
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { failVerdict } from "../../harness/context.ts";
+import { dial } from "../../toolkit/conn.ts";
 import { encodeSet, KvClient, latin1, showReply } from "./client.ts";
 import { matches } from "./protocol_probes.ts";
 
@@ -33,7 +34,7 @@ Deno.test("client: parses each reply kind, ids ignored, values as bytes split ac
     enc("huh?\r\n"),
   ];
   await withFakeServer(script, async (port) => {
-    const client = await KvClient.dial(port);
+    const client = await KvClient.dial({ dial }, port);
     try {
       const kinds = [];
       for (let i = 0; i < 7; i++) {

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Model, Operation } from "../../check/linearizability.ts";
+import type { Model, Operation } from "../../kit.ts";
 
 /** One request to the server. `key2` is for `exch`, `value` for `set`. */
 export interface KvInput {
@@ -131,7 +131,7 @@ function describeState(s: KvState): string {
  *
  * @example
  * ```ts
- * import { checkOperations } from "../../check/linearizability.ts";
+ * import { checkOperations } from "../../kit.ts";
  * import { kvModel, type KvOperation } from "./kv_model.ts";
  * const history: KvOperation[] = [
  *   { client: 1, input: { op: "set", key: "x", value: "1" }, call: 0, output: { kind: "stored" }, return: 2 },

@@ -61,7 +61,7 @@ function run(store: Map<string, string>, input: KvInput): KvOutput {
  * @example
  * ```ts
  * import { randomKvHistory } from "./kv_model_random.ts";
- * import { checkOperations } from "../../check/linearizability.ts";
+ * import { checkOperations } from "../../kit.ts";
  * import { kvModel } from "./kv_model.ts";
  * checkOperations(kvModel, randomKvHistory({ ops: 100, seed: 7 })).verdict; // => "ok"
  * ```

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import type { Probe, ProbeContext, ServerHandle, Verdict } from "../../harness/probe.ts";
-import { concat } from "../../toolkit/tcp.ts";
+import type { Probe, ProbeContext, ServerHandle, Verdict } from "../../kit.ts";
+import { concat } from "../../kit.ts";
 import { encodeLine, encodeSet, KvClient, type Reply, showReply } from "./client.ts";
 
 const encoder = new TextEncoder();
@@ -101,8 +101,8 @@ function commandsProbe(hints: ProtocolHints): Probe {
     hint: hints.protocol,
     async run(ctx) {
       const server = await startDb(ctx);
-      const client = await KvClient.dial(server.port);
-      const second = await KvClient.dial(server.port);
+      const client = await KvClient.dial(ctx, server.port);
+      const second = await KvClient.dial(ctx, server.port);
       try {
         const failed = await runScript(ctx, client, commandSteps());
         if (failed) return failed;
@@ -189,7 +189,7 @@ function binaryProbe(hints: ProtocolHints): Probe {
     hint: hints.binary,
     async run(ctx) {
       const server = await startDb(ctx);
-      const client = await KvClient.dial(server.port);
+      const client = await KvClient.dial(ctx, server.port);
       const all = Uint8Array.from({ length: 512 }, (_, i) => i % 256);
       const values: Uint8Array[] = [
         encoder.encode("line one\r\nline two\r\n"),
@@ -223,7 +223,7 @@ function largeProbe(hints: ProtocolHints): Probe {
     hint: hints.limits,
     async run(ctx) {
       const server = await startDb(ctx);
-      const client = await KvClient.dial(server.port);
+      const client = await KvClient.dial(ctx, server.port);
       const value = Uint8Array.from({ length: MAX_VALUE }, () => Math.floor(ctx.random() * 256));
       try {
         const steps: Step[] = [
@@ -255,7 +255,7 @@ function overLimitProbe(hints: ProtocolHints): Probe {
     hint: hints.limits,
     async run(ctx) {
       const server = await startDb(ctx);
-      const client = await KvClient.dial(server.port);
+      const client = await KvClient.dial(ctx, server.port);
       // The body looks like commands: a server that does not skip it answers them.
       const body = encoder.encode("GET x\r\n".repeat(Math.ceil((MAX_VALUE + 1) / 7)));
       const over = body.subarray(0, MAX_VALUE + 1);
@@ -305,7 +305,7 @@ const LONG_LINE = 2_000;
 async function longLine(ctx: ProbeContext, port: number, ended: boolean): Promise<Verdict | null> {
   const line = `GET ${"k".repeat(LONG_LINE - 4)}`;
   const sent = ended ? `${line}\r\nGET x\r\n` : line;
-  const client = await KvClient.dial(port);
+  const client = await KvClient.dial(ctx, port);
   try {
     await client.send(sent).catch(() => {}); // a server that closes early may reset the rest
     let got = await client.reply(5_000);
@@ -339,7 +339,7 @@ function pipelinedProbe(hints: ProtocolHints): Probe {
     hint: hints.pipelining,
     async run(ctx) {
       const server = await startDb(ctx);
-      const client = await KvClient.dial(server.port);
+      const client = await KvClient.dial(ctx, server.port);
       const steps = pipelineSteps(10_000);
       const batch = concat(
         steps.map((s) => typeof s.send === "string" ? encodeLine(s.send) : s.send),

@@ -1,10 +1,11 @@
 /**
- * The raw HTTP/1.1 client of the 1,000-client probe reads both ways a body can be framed:
- * Content-Length and `Transfer-Encoding: chunked` (a correct Deno.serve server sends the latter
- * for a stream body, so a client that reads only the former would fail a correct submission).
+ * The probes' HTTP reads every way a body can be framed: Content-Length, `Transfer-Encoding:
+ * chunked` (a correct Deno.serve server sends the latter for a stream body, so a client that
+ * reads only the former would fail a correct submission), and the end of the connection.
  */
 import assert from "node:assert/strict";
-import { KeepAlive, parseResponse } from "./_http.ts";
+import { TraceRecorder } from "../observe/trace.ts";
+import { encodeRequest, httpToolkit, parseResponse } from "./http.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -50,10 +51,44 @@ Deno.test("parseResponse: what it cannot read, it says", () => {
     "HTTP/1.1 200 OK\ntransfer-encoding: chunked\n\nzz\nhello\n0\n\n",
     "HTTP/1.1 200 OK\ntransfer-encoding: chunked\n\n2\nhello\n0\n\n",
     "HTTP/1.1 200 OK\ntransfer-encoding: gzip\n\n",
-    "HTTP/1.1 200 OK\n\nhello",
     "SPDY 200\ncontent-length: 0\n\n",
   ];
   for (const text of bad) assert.equal(typeof parseResponse(crlf(text)), "string", text);
+});
+
+Deno.test("parseResponse: with neither length nor chunks, the body runs to the end of file", () => {
+  const wire = crlf("HTTP/1.0 200 OK\ncontent-type: text/plain\n\nhello");
+  assert.equal(parseResponse(wire), null, "not over until the server closes");
+  const got = parseResponse(wire, { eof: true });
+  assert.ok(got !== null && typeof got !== "string", String(got));
+  assert.equal(decoder.decode(got.body), "hello");
+  assert.match(String(parseResponse(crlf("HTTP/1.1 200 OK\ncontent-length: 9\n\nhi"), { eof: true })), /2 of 9/);
+});
+
+Deno.test("ctx.http.request: one traced request, its answer, and an answer when none comes", async () => {
+  await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) =>
+    new Response(`${req.method} ${new URL(req.url).pathname} ${(await req.text()).length}`));
+  const trace = new TraceRecorder();
+  const http = httpToolkit(trace);
+  const got = await http.request(server.addr.port, { method: "PUT", path: "/kv/a", body: "xyz" });
+  assert.equal(got.status, 200, got.error);
+  assert.equal(decoder.decode(got.body), "PUT /kv/a 3");
+  assert.match(got.type, /^text\/plain/);
+  const lanes = trace.finish().connections;
+  assert.equal(lanes.length, 1);
+  assert.deepEqual(lanes[0].events.map((e) => e.kind).slice(0, 2), ["connect", "send"]);
+  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const none = await http.request(silent.addr.port, { ms: 200 });
+    assert.equal(none.status, 0);
+    assert.match(none.error ?? "", /no response within 200 ms/);
+  } finally {
+    silent.close();
+  }
+  assert.equal(
+    decoder.decode(encodeRequest({ method: "GET", path: "/x", version: "HTTP/1.0" })),
+    "GET /x HTTP/1.0\r\n\r\n",
+  );
 });
 
 Deno.test("KeepAlive reads a Deno.serve stream body (sent chunked) and a plain one on one connection", async () => {
@@ -76,7 +111,7 @@ Deno.test("KeepAlive reads a Deno.serve stream body (sent chunked) and a plain o
   } finally {
     raw.close();
   }
-  const client = await KeepAlive.dial(port);
+  const client = await httpToolkit().keepAlive(port);
   try {
     for (const path of ["/stream", "/plain", "/stream"]) {
       const got = await client.get(path, 5_000);

@@ -1,1 +1,0 @@
-../../../../../solutions/04-poll/protocol.ts

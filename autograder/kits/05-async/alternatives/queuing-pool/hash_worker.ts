@@ -1,1 +1,0 @@
-../../../../../solutions/05-async/hash_worker.ts

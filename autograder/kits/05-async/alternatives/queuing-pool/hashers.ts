@@ -1,1 +1,0 @@
-../../../../../solutions/05-async/hashers.ts

@@ -1,0 +1,112 @@
+/**
+ * Proof that every kit's probes discriminate, from the kit's own data (`kits/<kit>/expect.json`,
+ * see `expectations.ts`): the reference and every alternative design score full marks, the
+ * starter fails every probe saying what is not written yet, every buggy variant fails the probes
+ * it names, every probe is named by some variant, and the handout's steps pass and fail as the
+ * handout says. A new kit needs its data, not a copy of this test.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { knownAssignments } from "../harness/grade.ts";
+import { runKit } from "../harness/runner.ts";
+import { REPO_ROOT } from "../harness/submission.ts";
+import { loadExpectations } from "./expectations.ts";
+import { failures, gradeOverlay, gradeWith, testVariants } from "./kit_testing.ts";
+
+const KITS_DIR = join(REPO_ROOT, "autograder", "kits");
+
+/** Files of a kit folder (or of the kits' shared code) that probes run: not tests, not designs. */
+function kitCode(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync(dir)) {
+    if (e.isDirectory && !["alternatives", "variants"].includes(e.name)) {
+      out.push(...kitCode(join(dir, e.name)));
+    } else if (e.isFile && e.name.endsWith(".ts") && !e.name.endsWith("_test.ts")) {
+      out.push(join(dir, e.name));
+    }
+  }
+  return out;
+}
+
+Deno.test("kits import nothing of the grader but its facade, autograder/kit.ts", async () => {
+  const wrong: string[] = [];
+  for (const file of kitCode(KITS_DIR)) {
+    const text = await Deno.readTextFile(file);
+    for (const [, spec] of text.matchAll(/(?:from|import)\s*\(?\s*"(\.[^"]+)"/g)) {
+      const target = join(file, "..", spec);
+      const grader = join(REPO_ROOT, "autograder");
+      const allowed = target === join(grader, "kit.ts") || target.startsWith(KITS_DIR) ||
+        !target.startsWith(grader);
+      if (!allowed) wrong.push(`${file.slice(REPO_ROOT.length + 1)} imports ${spec}`);
+    }
+    // Every connection a probe makes is traced: through ctx.dial, never Deno.connect.
+    if (/Deno\.connect\(/.test(text) && !file.endsWith("_backends.ts")) {
+      wrong.push(`${file.slice(REPO_ROOT.length + 1)} calls Deno.connect (use ctx.dial)`);
+    }
+  }
+  assert.deepEqual(wrong, []);
+});
+
+for (const kitName of knownAssignments(KITS_DIR)) {
+  const kitDir = join(KITS_DIR, kitName);
+  const expected = await loadExpectations(kitDir);
+  const kit = { kitDir, reference: expected.reference };
+
+  Deno.test(`${kitName}: the reference solution scores full marks`, async () => {
+    const result = await runKit({ kitDir, submissionDir: expected.reference, seed: 1234 });
+    assert.equal(result.score, result.maxScore, failures(result));
+  });
+
+  Deno.test(`${kitName}: the starter fails every probe, saying what is not written yet`, async () => {
+    const result = await runKit({ kitDir, submissionDir: expected.starter, seed: 1234 });
+    const passed = result.probes.filter((p) => p.passed).map((p) => p.name);
+    assert.deepEqual(passed, [], "the starter passed probes: points for nothing");
+    for (const probe of result.probes) {
+      const text = `${probe.message}\n${probe.serverOutput ?? ""}`;
+      assert.match(text, /not written yet/, `${probe.name} does not say what to write`);
+    }
+  });
+
+  for (const [name, design] of Object.entries(expected.alternatives)) {
+    Deno.test(`${kitName}: alternative ${name} (${design}) scores full marks`, async () => {
+      const result = await gradeOverlay(kit, join(kitDir, "alternatives", name));
+      assert.equal(result.score, result.maxScore, failures(result));
+    });
+  }
+
+  Deno.test(`${kitName}: alternatives are listed, and hold only files that differ from the reference's`, async () => {
+    const folder = join(kitDir, "alternatives");
+    const dirs = [...Deno.readDirSync(folder)].map((e) => e.name).sort();
+    assert.deepEqual(dirs, Object.keys(expected.alternatives).sort());
+    for (const dir of dirs) {
+      for (const e of Deno.readDirSync(join(folder, dir))) {
+        assert.ok(e.isFile, `${dir}/${e.name}: a plain file, not a link or a folder`);
+        const mine = await Deno.readFile(join(folder, dir, e.name));
+        const theirs = await Deno.readFile(join(expected.reference, e.name)).catch(() => null);
+        assert.ok(theirs === null || mine.join() !== theirs.join(), `${dir}/${e.name} is the reference's`);
+      }
+    }
+  });
+
+  Deno.test(`${kitName}: every buggy variant fails the probes it names, and every probe names one`, async (t) => {
+    const { probes } = await import(join(kitDir, "probes.ts"));
+    const named = new Set(Object.values(expected.variants).flat());
+    const unnamed = (probes as { name: string }[]).map((p) => p.name).filter((n) => !named.has(n));
+    assert.deepEqual(unnamed, [], "every probe needs a buggy variant that it catches");
+    await testVariants(t, kit, expected.variants);
+  });
+
+  if (expected.steps.length > 0) {
+    Deno.test(`${kitName}: the handout's steps work and fail as it says`, async (t) => {
+      for (const step of expected.steps) {
+        const title = `${step.file.split("/").pop()} passes ${step.passes}, fails ${step.fails}`;
+        await t.step(title, async () => {
+          const only = [step.passes, step.fails];
+          const result = await gradeWith(kit, { [step.as]: step.file }, { only });
+          const verdicts = Object.fromEntries(result.probes.map((p) => [p.name, p.passed]));
+          assert.deepEqual(verdicts, { [step.passes]: true, [step.fails]: false }, failures(result));
+        });
+      }
+    });
+  }
+}
