@@ -10,8 +10,14 @@
  * @module
  */
 
-import { setLinger, setsockopt, SO_RCVBUF, SOL_SOCKET } from "@course/shared";
-import { tcpSockets } from "../observe/proc.ts";
+import {
+  getpeername,
+  getsockname,
+  setLinger,
+  setsockopt,
+  SO_RCVBUF,
+  SOL_SOCKET,
+} from "@course/shared";
 import type { LaneLog, TraceRecorder } from "../observe/trace.ts";
 import { concat } from "./bytes.ts";
 
@@ -75,6 +81,7 @@ export class Conn implements Disposable {
   #eof = false;
   #error: string | undefined;
   #closed = false;
+  #resetFd: number | undefined;
 
   /** Wraps `raw`, recording on a new lane of `trace` when given. */
   constructor(raw: Deno.TcpConn, trace?: TraceRecorder) {
@@ -219,15 +226,30 @@ export class Conn implements Disposable {
   }
 
   /**
-   * Closes with a reset (RST) instead of an orderly close: SO_LINGER with a zero timeout, set on
-   * this process's descriptor of the socket (found through /proc), then close. The server's next
-   * read or write on it fails with ECONNRESET or EPIPE.
+   * Ends the connection with a reset (RST) and no end of file first: the server's next read or
+   * write on it fails with ECONNRESET or EPIPE, whatever it was doing. (Deno's own close shuts
+   * the write side down first, which sends an orderly end of file; so the reset is made on this
+   * process's descriptor of the socket: SO_LINGER 0, then connect() to AF_UNSPEC, which makes
+   * Linux abort the connection.)
    */
   reset(): void {
-    const fd = this.#fd();
-    if (fd !== null) setLinger(fd, 0);
-    this.#lane?.add("error", undefined, "reset sent (SO_LINGER 0)");
+    this.armReset();
+    const fd = this.#resetFd!;
+    if (abortConnection(fd) !== 0) throw new Error(`could not reset the connection on fd ${fd}`);
+    this.#lane?.add("error", undefined, "reset sent (RST)");
     this.close();
+  }
+
+  /**
+   * Finds the descriptor and sets SO_LINGER 0 now, so that a later {@link reset} leaves at once:
+   * call it before the exchange a reset is to interrupt.
+   */
+  armReset(): void {
+    if (this.#resetFd !== undefined) return;
+    const fd = this.#fd();
+    if (fd === null) throw new Error(`no descriptor found for port ${this.localPort}`);
+    setLinger(fd, 0);
+    this.#resetFd = fd;
   }
 
   /** Sets SO_RCVBUF on this end (the kernel doubles it, and has a floor of its own). */
@@ -322,22 +344,36 @@ export class Conn implements Disposable {
     return "ok";
   }
 
-  /** This process's descriptor of the socket, through /proc/net/tcp and /proc/self/fd. */
+  /**
+   * This process's descriptor of the socket: among the sockets in /proc/self/fd, the one whose
+   * local and peer ports are this connection's (getsockname, getpeername). Quick whatever the
+   * machine's other sockets: /proc/net/tcp can list tens of thousands in TIME-WAIT.
+   */
   #fd(): number | null {
-    const inodes = new Set(
-      tcpSockets()
-        .filter((s) => s.localPort === this.localPort && s.remotePort === this.remotePort)
-        .map((s) => s.inode),
-    );
     for (const e of Deno.readDirSync("/proc/self/fd")) {
       try {
-        const m = Deno.readLinkSync(`/proc/self/fd/${e.name}`).match(/^socket:\[(\d+)\]$/);
-        if (m && inodes.has(Number(m[1]))) return Number(e.name);
+        if (!Deno.readLinkSync(`/proc/self/fd/${e.name}`).startsWith("socket:")) continue;
+        const fd = Number(e.name);
+        if (getsockname(fd).port !== this.localPort) continue;
+        if (getpeername(fd).port === this.remotePort) return fd;
       } catch {
-        // closed while we looked
+        // closed while we looked, or not connected
       }
     }
     return null;
+  }
+}
+
+/** connect(fd, {AF_UNSPEC}): Linux aborts a TCP connection so (tcp_disconnect), with a RST. */
+function abortConnection(fd: number): number {
+  // Opened and closed each time: nothing stays loaded (tests check for leaked libraries).
+  const libc = Deno.dlopen("libc.so.6", {
+    connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  });
+  try {
+    return libc.symbols.connect(fd, new Uint8Array(16), 16); // family 0: AF_UNSPEC
+  } finally {
+    libc.close();
   }
 }
 

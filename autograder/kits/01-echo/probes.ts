@@ -232,6 +232,7 @@ async function resetMidTransfer(
 ): Promise<boolean> {
   const conn = await ctx.dial(port);
   try {
+    conn.armReset(); // before the transfer: the reset then leaves at once
     conn.send(bytes).catch(() => {}); // ends with an error when the reset closes it
     const echo = await conn.readSome({ ms });
     return echo.bytes.length > 0;
