@@ -95,8 +95,8 @@ export {
   socketOwners,
   TCP_ESTABLISHED,
   TCP_LISTEN,
-  tcpSockets,
   type TcpSocket,
+  tcpSockets,
   threadCount,
   threadNames,
   zombieChildren,
@@ -113,9 +113,9 @@ export {
 export { freePort } from "./harness/context.ts";
 export { REPO_ROOT } from "./harness/submission.ts";
 export {
+  checkOperations,
   type CheckOptions,
   type CheckResult,
-  checkOperations,
   type Model,
   type Operation,
 } from "./check/linearizability.ts";

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { checkOperations, type Model } from "./linearizability.ts";
-import { type KvInput, kvModel, type KvOperation, type KvOutput } from "../kits/_weensydb/kv_model.ts";
+import {
+  type KvInput,
+  kvModel,
+  type KvOperation,
+  type KvOutput,
+} from "../kits/_weensydb/kv_model.ts";
 import { randomKvHistory } from "../kits/_weensydb/kv_model_random.ts";
 import { renderTimeline } from "./timeline.ts";
 

@@ -35,7 +35,8 @@ import { allPids, readStat } from "../observe/proc.ts";
 import { networkNamespaceCommand } from "../sandbox/sandbox.ts";
 import { REPO_ROOT } from "./submission.ts";
 
-const USAGE = "usage: deno task grade <assignment> [submission-dir] [--results FILE] [--json FILE] " +
+const USAGE =
+  "usage: deno task grade <assignment> [submission-dir] [--results FILE] [--json FILE] " +
   "[--only PROBE] [--seed N] [--junit FILE] [--autolab] [--html FILE] [--sandbox]";
 
 /** A usage problem: reported as one line, exit 2. */

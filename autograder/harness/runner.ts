@@ -11,11 +11,11 @@ import { z } from "zod";
 import type { ProbeResult, RunResult } from "../report/result.ts";
 import { createContext, type Jail } from "./context.ts";
 import { describeZodError, loadManifest, type Manifest } from "./manifest.ts";
-import type { Probe, Verdict, Visibility } from "./probe.ts";
+import type { Probe, Verdict } from "./probe.ts";
 import { within } from "./process.ts";
 import { DEFAULT_LIMITS, openSandbox } from "../sandbox/sandbox.ts";
 import { REPO_ROOT, stageSubmission, type Submission } from "./submission.ts";
-import { type ProbeTrace, TraceRecorder } from "../observe/trace.ts";
+import { TraceRecorder } from "../observe/trace.ts";
 
 /** A kit: its manifest and its probes, in the order they run. */
 export interface Kit {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { dial } from "../toolkit/conn.ts";
-import { EVENTS_KEPT, LANES_KEPT, type LaneLog, TraceRecorder } from "./trace.ts";
+import { EVENTS_KEPT, type LaneLog, LANES_KEPT, TraceRecorder } from "./trace.ts";
 
 /** A recorder with one connection lane open ("connect" recorded). */
 function oneLane(): { recorder: TraceRecorder; lane: LaneLog } {

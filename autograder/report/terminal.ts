@@ -37,11 +37,16 @@ function paint(on: boolean, code: number, text: string): string {
   return on ? `\x1b[${code}m${text}\x1b[0m` : text;
 }
 
-/** Formats the one-line summary of a probe: `  PASS  name   2/2   0.31s`. */
+/**
+ * Formats the one-line summary of a probe: `  PASS  name   2/2   0.31s`, and for a pass that
+ * measured something, its figure and bound (`p99 38 ms, bound 150 ms`): how close it came.
+ */
 export function probeLine(r: ProbeResult, color = false): string {
   const tag = r.passed ? paint(color, 32, "PASS") : paint(color, 31, "FAIL");
   const pts = `${r.score}/${r.points}`.padStart(5);
-  return `  ${tag}  ${r.name.padEnd(28)} ${pts}  ${(r.ms / 1000).toFixed(2).padStart(6)}s`;
+  const line = `  ${tag}  ${r.name.padEnd(28)} ${pts}  ${(r.ms / 1000).toFixed(2).padStart(6)}s`;
+  const margin = r.passed && r.message !== "ok" && r.message !== "" ? r.message.split("\n")[0] : "";
+  return margin === "" ? line : `${line}  ${paint(color, 2, margin)}`;
 }
 
 function indent(text: string, prefix = "        "): string {

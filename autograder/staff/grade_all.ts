@@ -144,7 +144,9 @@ export async function gradeStudent(
     }
     grade.maxScore = run.maxScore;
     grade.runs.push(
-      new Map(run.probes.map((p) => [p.name, { score: p.score, passed: p.passed, message: p.message }])),
+      new Map(
+        run.probes.map((p) => [p.name, { score: p.score, passed: p.passed, message: p.message }]),
+      ),
     );
   }
   // Some runs graded and some did not: as much a change of verdict as a probe's score changing.

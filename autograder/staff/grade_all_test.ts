@@ -31,8 +31,16 @@ function run(...probes: [string, number, string][]): Map<string, ProbeOutcome> {
 
 Deno.test("flakyProbes names the probes whose score, verdict or reason changed between runs", () => {
   const runs = [
-    run(["a", 2, "ok"], ["b", 1, "ok"], ["c", 0, "no reply within 5 s"], ["d", 0, "port 4012 refused"]),
-    run(["a", 2, "ok"], ["b", 0, "timeout"], ["c", 0, "wrong bytes"], ["d", 0, "port 4518 refused"]),
+    run(["a", 2, "ok"], ["b", 1, "ok"], ["c", 0, "no reply within 5 s"], [
+      "d",
+      0,
+      "port 4012 refused",
+    ]),
+    run(["a", 2, "ok"], ["b", 0, "timeout"], ["c", 0, "wrong bytes"], [
+      "d",
+      0,
+      "port 4518 refused",
+    ]),
   ];
   // c failed both times, for different reasons; d for the same reason on another port.
   assert.deepEqual(flakyProbes(runs), ["b", "c"]);
@@ -43,13 +51,16 @@ Deno.test("gradesCsv flags flaky probes with every run's score, lists failures, 
   const csv = gradesCsv(["a", "b"], [
     {
       student: "ann",
-      runs: [run(["a", 2, "ok"], ["b", 1, "ok"]), run(["a", 2, "ok"], ["b", 0, "no echo\nsent: x"])],
+      runs: [
+        run(["a", 2, "ok"], ["b", 1, "ok"]),
+        run(["a", 2, "ok"], ["b", 0, "no echo\nsent: x"]),
+      ],
       maxScore: 3,
     },
     { student: 'o"neil, b', runs: [], maxScore: 3, error: "grader killed after 5 s" },
     {
       student: "cy",
-      runs: [run(["a", 0, "refused, then \"closed\""], ["b", 1, "ok"])],
+      runs: [run(["a", 0, 'refused, then "closed"'], ["b", 1, "ok"])],
       maxScore: 3,
       lostRuns: ["run 2: grader killed after 5 s"],
     },
@@ -128,7 +139,9 @@ Deno.test("grade-all: a batch with a crash and a hang still grades everyone", as
     assert.match(rows[3], /^carol,0,0,0,3,11,grader could not run: .*client\.ts/);
     assert.equal(rows[4], "dave,0,0,0,3,11,grader killed after 4 s,");
     for (const name of ["alice", "bob"]) {
-      for (const file of ["results.json", "results-2.json", "record.json", "report.html", "log.txt"]) {
+      for (
+        const file of ["results.json", "results-2.json", "record.json", "report.html", "log.txt"]
+      ) {
         await Deno.stat(join(out, name, file));
       }
     }

@@ -12,6 +12,9 @@
  *   and checks that no other fails (a failure a probe misnames sends a student the wrong way).
  * - `steps`: files of the handout's own steps, each graded in the reference's place, with one
  *   probe it passes and one it fails, as the handout says.
+ * - `requirements`: the handout's MUSTs and MUST NOTs, each with the section that states it, the
+ *   probes that check it and the variants that break it. No requirement without a probe and a
+ *   variant, no probe without a requirement (`docs/requirements.md` shows them all).
  *
  * @module
  */
@@ -33,6 +36,19 @@ export const ExpectationsSchema = z.object({
   alternatives: z.record(Name, z.string().min(10)),
   /** Each buggy variant's name, and the probes it must fail. */
   variants: z.record(Name, z.array(Name).min(1)),
+  /** The handout's requirements: what it says, where, the probes and the variants. */
+  requirements: z.array(z.object({
+    /** A short id, unique in the kit: "echo-every-byte". */
+    id: Name,
+    /** The requirement in the handout's words (MUST or MUST NOT). */
+    says: z.string().min(10),
+    /** The handout section that states it: "§4 Short counts". */
+    section: z.string().regex(/^§\d+/, 'a section such as "§4 Short counts"'),
+    /** The probes that check it. */
+    probes: z.array(Name).min(1),
+    /** The buggy variants that break it. */
+    variants: z.array(Name).min(1),
+  })).default([]),
   /** The handout's steps, each a file in place of one of the reference's. */
   steps: z.array(z.object({
     file: z.string(),

@@ -83,7 +83,10 @@ for (const kitName of knownAssignments(KITS_DIR)) {
         assert.ok(e.isFile, `${dir}/${e.name}: a plain file, not a link or a folder`);
         const mine = await Deno.readFile(join(folder, dir, e.name));
         const theirs = await Deno.readFile(join(expected.reference, e.name)).catch(() => null);
-        assert.ok(theirs === null || mine.join() !== theirs.join(), `${dir}/${e.name} is the reference's`);
+        assert.ok(
+          theirs === null || mine.join() !== theirs.join(),
+          `${dir}/${e.name} is the reference's`,
+        );
       }
     }
   });
@@ -96,6 +99,34 @@ for (const kitName of knownAssignments(KITS_DIR)) {
     await testVariants(t, kit, expected.variants);
   });
 
+  Deno.test(`${kitName}: every requirement has probes and variants; every probe and variant has a requirement`, async () => {
+    const { probes } = await import(join(kitDir, "probes.ts"));
+    const hidden = await import(join(kitDir, "hidden_probes.ts")).catch(() => ({ probes: [] }));
+    const names = [...probes, ...hidden.probes].map((p: { name: string }) => p.name);
+    const reqs = expected.requirements;
+    if (reqs.length === 0) return; // a kit without its table yet: docs/requirements.md says so
+    const problems: string[] = [];
+    const ids = new Set<string>();
+    for (const r of reqs) {
+      if (ids.has(r.id)) problems.push(`requirement ${r.id} is listed twice`);
+      ids.add(r.id);
+      for (const p of r.probes) if (!names.includes(p)) problems.push(`${r.id}: no probe ${p}`);
+      for (const v of r.variants) {
+        if (!(v in expected.variants)) problems.push(`${r.id}: no variant ${v}`);
+        else if (!expected.variants[v].some((p) => r.probes.includes(p))) {
+          problems.push(`${r.id}: variant ${v} fails none of the requirement's probes`);
+        }
+      }
+    }
+    const covered = new Set(reqs.flatMap((r) => r.probes));
+    for (const p of names) if (!covered.has(p)) problems.push(`probe ${p} checks no requirement`);
+    const broken = new Set(reqs.flatMap((r) => r.variants));
+    for (const v of Object.keys(expected.variants)) {
+      if (!broken.has(v)) problems.push(`variant ${v} breaks no requirement`);
+    }
+    assert.deepEqual(problems, []);
+  });
+
   if (expected.steps.length > 0) {
     Deno.test(`${kitName}: the handout's steps work and fail as it says`, async (t) => {
       for (const step of expected.steps) {
@@ -104,7 +135,11 @@ for (const kitName of knownAssignments(KITS_DIR)) {
           const only = [step.passes, step.fails];
           const result = await gradeWith(kit, { [step.as]: step.file }, { only });
           const verdicts = Object.fromEntries(result.probes.map((p) => [p.name, p.passed]));
-          assert.deepEqual(verdicts, { [step.passes]: true, [step.fails]: false }, failures(result));
+          assert.deepEqual(
+            verdicts,
+            { [step.passes]: true, [step.fails]: false },
+            failures(result),
+          );
         });
       }
     });

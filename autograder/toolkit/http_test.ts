@@ -62,12 +62,18 @@ Deno.test("parseResponse: with neither length nor chunks, the body runs to the e
   const got = parseResponse(wire, { eof: true });
   assert.ok(got !== null && typeof got !== "string", String(got));
   assert.equal(decoder.decode(got.body), "hello");
-  assert.match(String(parseResponse(crlf("HTTP/1.1 200 OK\ncontent-length: 9\n\nhi"), { eof: true })), /2 of 9/);
+  assert.match(
+    String(parseResponse(crlf("HTTP/1.1 200 OK\ncontent-length: 9\n\nhi"), { eof: true })),
+    /2 of 9/,
+  );
 });
 
 Deno.test("ctx.http.request: one traced request, its answer, and an answer when none comes", async () => {
-  await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) =>
-    new Response(`${req.method} ${new URL(req.url).pathname} ${(await req.text()).length}`));
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (req) =>
+      new Response(`${req.method} ${new URL(req.url).pathname} ${(await req.text()).length}`),
+  );
   const trace = new TraceRecorder();
   const http = httpToolkit(trace);
   const got = await http.request(server.addr.port, { method: "PUT", path: "/kv/a", body: "xyz" });

@@ -71,9 +71,16 @@ export interface HttpResponse {
  */
 export function parseResponse(got: Received): HttpResponse | string {
   const head = parseHead(got.bytes);
-  if (head === null) return "no complete response head (status line, headers, blank line with CRLF)";
+  if (head === null) {
+    return "no complete response head (status line, headers, blank line with CRLF)";
+  }
   if (typeof head === "string") return head;
-  return { status: head.status, headers: head.headers, body: got.bytes.subarray(head.length), eof: got.eof };
+  return {
+    status: head.status,
+    headers: head.headers,
+    body: got.bytes.subarray(head.length),
+    eof: got.eof,
+  };
 }
 
 /** Sends `request` as is and reads until the server closes (or `ms` passes). */

@@ -220,7 +220,10 @@ const servesFiles: Probe = {
 async function runCurl(ctx: ProbeContext, args: string[]): Promise<Uint8Array | Verdict> {
   const out = await curl(["--max-time", "20", ...args], { ms: 25_000 });
   if (out.code !== 0) {
-    return ctx.fail({ what: `curl ${args.join(" ")} failed (exit ${out.code})`, output: out.stderr });
+    return ctx.fail({
+      what: `curl ${args.join(" ")} failed (exit ${out.code})`,
+      output: out.stderr,
+    });
   }
   return out.stdout;
 }

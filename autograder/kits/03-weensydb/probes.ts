@@ -62,7 +62,9 @@ async function dialAll(ctx: ProbeContext, port: number, n: number): Promise<KvCl
   try {
     for (let i = 0; i < n; i += 100) {
       const batch = Math.min(100, n - i);
-      clients.push(...await Promise.all(Array.from({ length: batch }, () => KvClient.dial(ctx, port))));
+      clients.push(
+        ...await Promise.all(Array.from({ length: batch }, () => KvClient.dial(ctx, port))),
+      );
     }
     return clients;
   } catch (err) {
@@ -472,7 +474,10 @@ const tornValues: Probe = {
   async run(ctx) {
     const server = await startDb(ctx);
     const keys = ["t0", "t1", "t2"];
-    const [writers, readers] = [await dialAll(ctx, server.port, 3), await dialAll(ctx, server.port, 3)];
+    const [writers, readers] = [
+      await dialAll(ctx, server.port, 3),
+      await dialAll(ctx, server.port, 3),
+    ];
     try {
       const setup = await runScript(
         ctx,

@@ -213,7 +213,8 @@ function c10kProbe(engine: EngineName): Probe {
         }
         const base = openFdCount(server.pid); // the runtime's own, the listener, `active`
         conns = await openMany(ctx, server.port, C10K);
-        const held = (await ctx.eventually(() => openFdCount(server.pid) >= base + C10K, { deadlineMs: 20_000, everyMs: 50 })).ok;
+        const held = (await ctx.eventually(() =>
+          openFdCount(server.pid) >= base + C10K, { deadlineMs: 20_000, everyMs: 50 })).ok;
         if (!held) {
           return ctx.fail({
             what: `${C10K} clients connected`,
@@ -233,8 +234,11 @@ function c10kProbe(engine: EngineName): Probe {
           });
         }
         const p99 = timed[Math.floor(timed.length * 0.99) - 1];
-        const sample = Array.from({ length: 20 }, (_, i) => conns[(i * 499) % conns.length]);
-        const alive = await Promise.all(sample.map((c, i) => getMissing(c, `idle${i}`, 10_000)));
+        const sample = Array.from({ length: 20 }, (_, i) =>
+          conns[(i * 499) % conns.length]);
+        const alive = await Promise.all(sample.map((c, i) =>
+          getMissing(c, `idle${i}`, 10_000)
+        ));
         if (p99 > bound || alive.includes(false)) {
           return ctx.fail({
             what: `with ${C10K} connections open, ${C10K_ROUND_TRIPS} GETs by one active client` +
@@ -265,7 +269,12 @@ const noBusyPolling: Probe = {
     const server = await startDb(ctx);
     const conns = await openMany(ctx, server.port, 1_000);
     try {
-      if (!((await ctx.eventually(() => openFdCount(server.pid) >= 1_000, { deadlineMs: 10_000, everyMs: 50 })).ok)) {
+      if (
+        !((await ctx.eventually(() => openFdCount(server.pid) >= 1_000, {
+          deadlineMs: 10_000,
+          everyMs: 50,
+        })).ok)
+      ) {
         return ctx.fail({
           what: "1,000 clients connected",
           expected: `1,000 open fds in /proc/${server.pid}/fd within 10 s`,
@@ -371,7 +380,10 @@ const slowReader: Probe = {
   hint: "README.md §5 Backpressure",
   async run(ctx) {
     const server = await startDb(ctx);
-    const [slow, other] = await settleAll([KvClient.dial(ctx, server.port), KvClient.dial(ctx, server.port)]);
+    const [slow, other] = await settleAll([
+      KvClient.dial(ctx, server.port),
+      KvClient.dial(ctx, server.port),
+    ]);
     try {
       const value = Uint8Array.from({ length: 1024 * 1024 }, () => Math.floor(ctx.random() * 256));
       const stored = await slow.call(encodeSet("big", value), 10_000);
@@ -600,7 +612,8 @@ const disconnects: Probe = {
           got: showReply(after),
         });
       }
-      const closed = (await ctx.eventually(() => openFdCount(server.pid) <= before + 10, { deadlineMs: 5_000, everyMs: 50 })).ok;
+      const closed = (await ctx.eventually(() =>
+        openFdCount(server.pid) <= before + 10, { deadlineMs: 5_000, everyMs: 50 })).ok;
       if (!closed) {
         return ctx.fail({
           what: `${LEAVE_EOF + resets} clients connected and left`,

@@ -557,7 +557,9 @@ const HASH_TARGET_MS = 1_000;
 /** Rounds that take about HASH_TARGET_MS on this server now; the failure if /hash is wrong. */
 async function calibrate(ctx: ProbeContext, port: number): Promise<number | Verdict> {
   const rounds = 20_000;
-  const got = await request(ctx, port, "GET", `/hash?data=calibrate&rounds=${rounds}`, { ms: 20_000 });
+  const got = await request(ctx, port, "GET", `/hash?data=calibrate&rounds=${rounds}`, {
+    ms: 20_000,
+  });
   const want = expectedHash("calibrate", rounds);
   if (got.status !== 200 || (jsonOf(got) as { sha256?: string })?.sha256 !== want) {
     return ctx.fail({
