@@ -208,7 +208,7 @@ async function loadPoint(
 }
 
 /** Holds connections open, waits for the server's memory to settle, and reads it. */
-async function memoryPoint(r: Running, held: number, asked: number): Promise<MemoryPoint> {
+export async function memoryPoint(r: Running, held: number, asked: number): Promise<MemoryPoint> {
   const before = treeRss(r);
   // HTTP/1.0 servers close after one answer: their connections are held without a request.
   const ping = r.target.protocol.kind === "http" && r.target.protocol.close

@@ -13,10 +13,12 @@ interface Job {
 }
 
 /**
- * A pool of `size` hashing Workers. Only the main thread touches `#idle`, `#queue` and
- * `#running`, so they need no lock.
+ * A pool of at most `size` hashing Workers, started on demand: each is a V8 isolate of its own
+ * (about 20 MB), so a server that is never asked to hash starts none. Only the main thread
+ * touches `#idle`, `#queue` and `#running`, so they need no lock.
  */
 export class Hashers {
+  #size: number;
   #idle: Worker[] = [];
   #all: Worker[] = [];
   #queue: Job[] = [];
@@ -25,12 +27,7 @@ export class Hashers {
   #nextId = 0;
 
   constructor(size: number) {
-    for (let i = 0; i < size; i++) {
-      const worker = new Worker(new URL("./hash_worker.ts", import.meta.url), { type: "module" });
-      worker.onmessage = (e: MessageEvent<HashDone>) => this.#finished(worker, e.data);
-      this.#all.push(worker);
-      this.#idle.push(worker);
-    }
+    this.#size = size;
   }
 
   /** Hashes `data` `rounds` times on a Worker; resolves with the hex digest. */
@@ -47,12 +44,22 @@ export class Hashers {
   }
 
   #dispatch(): void {
-    while (this.#idle.length > 0 && this.#queue.length > 0) {
-      const worker = this.#idle.pop()!;
+    while (this.#queue.length > 0) {
+      const worker = this.#idle.pop() ?? this.#start();
+      if (worker === undefined) return; // all busy: the job waits for one to finish
       const next = this.#queue.shift()!;
       this.#running.set(next.job.id, next);
       worker.postMessage(next.job);
     }
+  }
+
+  /** One more Worker while fewer than `size` run, else undefined. */
+  #start(): Worker | undefined {
+    if (this.#all.length >= this.#size) return undefined;
+    const worker = new Worker(new URL("./hash_worker.ts", import.meta.url), { type: "module" });
+    worker.onmessage = (e: MessageEvent<HashDone>) => this.#finished(worker, e.data);
+    this.#all.push(worker);
+    return worker;
   }
 
   #finished(worker: Worker, done: HashDone): void {

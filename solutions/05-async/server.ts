@@ -14,7 +14,7 @@ import { Hashers } from "./hashers.ts";
 
 const DEFAULT_POOL = 8;
 const DEFAULT_TIMEOUT_MS = 2_000;
-/** The longest timer there is: past it, AbortSignal.timeout fires at once. */
+/** The longest timer there is: past it, setTimeout fires at once. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 /** Limits of the API (README.md §2). */
 const MAX_KEY = 250, MAX_VALUE = 1024 * 1024, MAX_BATCH = 100, MAX_ROUNDS = 1_000_000;
@@ -96,7 +96,17 @@ function checkKey(raw: string | null): string {
 
 /** The store's API over a backend pool; each method is one WeensyDB command. */
 function store(pool: Pool, timeoutMs: number) {
-  const call = (request: Uint8Array) => pool.call(request, AbortSignal.timeout(timeoutMs));
+  // A timer we clear as soon as the reply is in. AbortSignal.timeout(T) cannot be cleared: every
+  // finished request's timer and signal would live on for T ms (tens of MB after a burst).
+  const call = async (request: Uint8Array) => {
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), timeoutMs);
+    try {
+      return await pool.call(request, deadline.signal);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   const line = (text: string) => call(encoder.encode(text + "\r\n"));
   const expect = (reply: Reply, ...kinds: Reply["kind"][]) => {
     if (!kinds.includes(reply.kind)) throw new BackendError(`backend replied ${reply.kind}`);
