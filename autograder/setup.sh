@@ -44,7 +44,7 @@ ensure "probes that need socat or curl fail, and --sandbox has no namespaces" \
 [ "${1:-}" = "--chromium" ] && ensure "the HTML report's browser test cannot run" chromium=chromium
 [ "${1:-}" = "--bench" ] && ensure "the benchmark skips what needs them" memcached=memcached wrk=wrk
 
-if [ ! -d node_modules/zod ] || [ ! -d node_modules/fflate ]; then
+if [ ! -d node_modules/zod ] || [ ! -d node_modules/fflate ] || [ ! -d node_modules/typescript ]; then
   if ! deno install --quiet; then
     warn "error: 'deno install' failed; npm dependencies are not cached"
     exit 1
