@@ -177,6 +177,9 @@ export interface HarnessContext {
 export function createContext(options: ContextOptions): HarnessContext {
   const children: ChildHandle[] = [];
   const servers: ChildHandle[] = [];
+  /** Servers that exited before the clean-up stopped them: their status is worth showing. */
+  const ended = new Set<ChildHandle>();
+  let cleaning = false;
   const notes: string[] = [];
   const stop = async (c: ChildHandle, graceMs?: number) => {
     const report = await c.stop(graceMs);
@@ -197,7 +200,13 @@ export function createContext(options: ContextOptions): HarnessContext {
     dial: (port, o) => dial(port, o, trace),
     http: httpToolkit(trace),
     eventually: (condition, o) => eventually(condition, { signal: options.signal, ...o }),
-    startServer: (o) => startServer(options, o, { children, servers, stop }),
+    startServer: (o) =>
+      startServer(options, o, {
+        children,
+        servers,
+        stop,
+        onExit: (c) => cleaning || ended.add(c),
+      }),
     runProgram: (entry, args, o) => runProgram(options, { entry, args, o }, { children, stop }),
     freePort,
     fail: failVerdict,
@@ -205,18 +214,31 @@ export function createContext(options: ContextOptions): HarnessContext {
   };
   return {
     context,
-    serverOutput: () => servers.map((s) => cappedText(s.combined)).join("\n---\n"),
+    serverOutput: () => servers.map((c) => outputWithStatus(c, ended)).join("\n---\n"),
     cleanup: async () => {
+      cleaning = true;
       await Promise.all(children.map((c) => stop(c)));
       return notes;
     },
   };
 }
 
+/**
+ * A server's output (its last 64 KiB) and, when it ended on its own before the probe's clean-up
+ * (`ended`), how: its exit code or signal.
+ */
+function outputWithStatus(child: ChildHandle, ended: Set<ChildHandle>): string {
+  const text = cappedText(child.combined).trimEnd();
+  if (!ended.has(child)) return text;
+  return `${text}${text === "" ? "" : "\n"}[the server exited by itself: ${child.exitStatus()}]`;
+}
+
 interface Tracking {
   children: ChildHandle[];
   servers: ChildHandle[];
   stop(c: ChildHandle, graceMs?: number): Promise<void>;
+  /** Called when a server exits. */
+  onExit?(c: ChildHandle): void;
 }
 
 async function startServer(
@@ -238,6 +260,7 @@ async function startServer(
   const child = startChild(cmd, args, { cwd: opts.submission.dir, env });
   track.children.push(child);
   track.servers.push(child);
+  child.status.then(() => track.onExit?.(child), () => {});
   const lane = traceChild(opts.trace!, entry, child);
   await waitReady(child, port, { ms: o.readyMs ?? opts.readyMs ?? READY_MS, signal: opts.signal });
   lane.ready();

@@ -11,21 +11,40 @@ import { processGroup, processTree, readStat } from "../observe/proc.ts";
 /** Bytes of output kept per buffer; the rest is counted in `dropped`. */
 export const OUTPUT_CAP = 64 * 1024;
 
-/** A byte buffer that keeps the first `cap` bytes and counts the rest. */
+/**
+ * A byte buffer that keeps `cap` bytes and counts the rest: the first ones ("head": a program's
+ * stdout, compared byte for byte) or the last ones ("tail": a server's messages, where the
+ * error that ended it comes last).
+ */
 export interface CappedBuffer {
   chunks: Uint8Array[];
   kept: number;
   dropped: number;
   cap: number;
+  keep: "head" | "tail";
 }
 
 /** Creates an empty capped buffer. */
-export function cappedBuffer(cap = OUTPUT_CAP): CappedBuffer {
-  return { chunks: [], kept: 0, dropped: 0, cap };
+export function cappedBuffer(cap = OUTPUT_CAP, keep: "head" | "tail" = "head"): CappedBuffer {
+  return { chunks: [], kept: 0, dropped: 0, cap, keep };
 }
 
-/** Appends `chunk`, keeping at most `buf.cap` bytes in total. */
+/** Appends `chunk`, keeping at most `buf.cap` bytes in total (the first, or the last). */
 export function appendCapped(buf: CappedBuffer, chunk: Uint8Array): void {
+  if (buf.keep === "tail") {
+    buf.chunks.push(chunk.slice());
+    buf.kept += chunk.length;
+    while (buf.kept > buf.cap) {
+      const first = buf.chunks[0];
+      const over = buf.kept - buf.cap;
+      if (first.length <= over) buf.chunks.shift();
+      else buf.chunks[0] = first.subarray(over);
+      const cut = Math.min(first.length, over);
+      buf.kept -= cut;
+      buf.dropped += cut;
+    }
+    return;
+  }
   const room = Math.max(0, buf.cap - buf.kept);
   const take = Math.min(room, chunk.length);
   if (take > 0) buf.chunks.push(chunk.slice(0, take));
@@ -47,7 +66,10 @@ export function cappedBytes(buf: CappedBuffer): Uint8Array {
 /** Returns the kept bytes as text, with a note of how many bytes were dropped. */
 export function cappedText(buf: CappedBuffer): string {
   const text = new TextDecoder().decode(cappedBytes(buf));
-  return buf.dropped > 0 ? `${text}\n… (${buf.dropped} more bytes of output dropped)` : text;
+  if (buf.dropped === 0) return text;
+  return buf.keep === "tail"
+    ? `… (${buf.dropped} earlier bytes of output dropped)\n${text}`
+    : `${text}\n… (${buf.dropped} more bytes of output dropped)`;
 }
 
 /** What `stop()` found: whether SIGKILL was needed and which stragglers had to be killed. */
@@ -64,6 +86,8 @@ export interface ChildHandle {
   /** stdout and stderr interleaved as they arrived. */
   combined: CappedBuffer;
   exited(): boolean;
+  /** How it ended ("exit code 1", "signal SIGKILL"), once it has; else "running". */
+  exitStatus(): string;
   status: Promise<Deno.CommandStatus>;
   /** Writes `data` to stdin and closes it (only when started with `stdin: "piped"`). */
   feed(data: Uint8Array): Promise<void>;
@@ -165,15 +189,18 @@ export function startChild(cmd: string, args: string[], options: StartOptions = 
   }).spawn();
   const cap = options.cap ?? OUTPUT_CAP;
   const stdout = cappedBuffer(options.stdoutCap ?? cap);
-  const stderr = cappedBuffer(cap), combined = cappedBuffer(cap);
+  // Messages keep their end: the error that stopped a program comes last.
+  const stderr = cappedBuffer(cap, "tail"), combined = cappedBuffer(cap, "tail");
   const readers: ReadableStreamDefaultReader<Uint8Array>[] = [];
   const drained = Promise.all([
     drain(child.stdout, [stdout, combined], readers),
     drain(child.stderr, [stderr, combined], readers),
   ]);
   let exited = false;
+  let how = "running";
   const status = child.status.then((s) => {
     exited = true;
+    how = s.signal ? `signal ${s.signal}` : `exit code ${s.code}`;
     return s;
   });
   const handle: ChildHandle = {
@@ -182,6 +209,7 @@ export function startChild(cmd: string, args: string[], options: StartOptions = 
     stderr,
     combined,
     exited: () => exited,
+    exitStatus: () => how,
     status,
     feed: (data) => feedStdin(child, data),
     stop: async (graceMs = 1000) => {

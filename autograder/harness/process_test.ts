@@ -19,7 +19,8 @@ async function startFixture(name: string) {
     String(port),
   ]);
   const end = Date.now() + 10_000;
-  while (!cappedText(child.combined).includes("listening")) {
+  // stdout keeps its first bytes; the combined output its last (a flood pushes the line out).
+  while (!cappedText(child.stdout).includes("listening")) {
     if (Date.now() > end || child.exited()) {
       await child.stop();
       throw new Error(`fixture ${name} did not start: ${cappedText(child.combined)}`);
