@@ -52,6 +52,7 @@ export type {
   Visibility,
 } from "./harness/probe.ts";
 export { Conn, type DialOptions, indexOf, type Received } from "./toolkit/conn.ts";
+export type { Entry, Manifest } from "./harness/manifest.ts";
 export {
   concat,
   firstDifference,
@@ -89,6 +90,7 @@ export {
   processGroup,
   processState,
   processTree,
+  type ProcStat,
   readStat,
   rssBytes,
   socketInodesOf,
@@ -101,13 +103,23 @@ export {
   threadNames,
   zombieChildren,
 } from "./observe/proc.ts";
-export type { TraceRecorder } from "./observe/trace.ts";
+export type {
+  LaneLog,
+  ProbeTrace,
+  ProcessLane,
+  TraceEvent,
+  TraceKind,
+  TraceLane,
+  TraceRecorder,
+} from "./observe/trace.ts";
 export {
+  type CappedBuffer,
   type ChildHandle,
   delay,
   isAlive,
   startChild,
   type StartOptions,
+  type StopReport,
   within,
 } from "./harness/process.ts";
 export { freePort } from "./harness/context.ts";
@@ -116,6 +128,8 @@ export {
   checkOperations,
   type CheckOptions,
   type CheckResult,
+  type Explanation,
   type Model,
   type Operation,
+  type Verdict as HistoryVerdict,
 } from "./check/linearizability.ts";

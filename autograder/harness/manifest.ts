@@ -53,8 +53,42 @@ export const ManifestSchema = z.object({
   }
 });
 
-/** A validated manifest. */
-export type Manifest = z.infer<typeof ManifestSchema>;
+/** How to run one student entry (see {@link EntrySchema}). */
+export interface Entry {
+  /** A file of the submission's `files`. */
+  file: string;
+  /** Its arguments; `{port}` is replaced by the port the grader chose. */
+  args: string[];
+}
+
+/** A validated manifest (`autograder/kits/<kit>/manifest.json`, see {@link ManifestSchema}). */
+export interface Manifest {
+  /** The kit's name, "01-echo". */
+  name: string;
+  /** One line for humans. */
+  title: string;
+  /** The handout, relative to the repository. */
+  handout: string;
+  /** The submission's files: only these are taken from it. */
+  files: string[];
+  /** Its programs by name: "server", "client". */
+  entries: Record<string, Entry>;
+  /** Deno's flags for every entry. */
+  denoFlags: string[];
+  /** Environment for every entry. */
+  env: Record<string, string>;
+  /** The whole run's time budget. */
+  budgetMs: number;
+  /** Overrides of the sandbox's limits for a kit that needs more. */
+  limits: Partial<{
+    memoryBytes: number;
+    pids: number;
+    cpuSeconds: number;
+    openFiles: number;
+    fileSizeBytes: number;
+    scratchBytes: number;
+  }>;
+}
 
 /** A one-line description of the first problem in a zod error: `field.path: what was wrong`. */
 export function describeZodError(error: z.ZodError): string {

@@ -17,10 +17,15 @@ export const OUTPUT_CAP = 64 * 1024;
  * error that ended it comes last).
  */
 export interface CappedBuffer {
+  /** The kept bytes, in order. */
   chunks: Uint8Array[];
+  /** How many bytes are kept. */
   kept: number;
+  /** How many were not kept. */
   dropped: number;
+  /** The most kept. */
   cap: number;
+  /** Which bytes are kept: the first or the last. */
   keep: "head" | "tail";
 }
 
@@ -74,30 +79,41 @@ export function cappedText(buf: CappedBuffer): string {
 
 /** What `stop()` found: whether SIGKILL was needed and which stragglers had to be killed. */
 export interface StopReport {
+  /** SIGTERM was not enough. */
   killed: boolean;
+  /** Pids of processes it left behind, which were killed. */
   leftovers: number[];
 }
 
 /** A running child process in its own process group (pgid = pid). */
 export interface ChildHandle {
+  /** Its pid, also its process group. */
   pid: number;
+  /** What it wrote to stdout (the first bytes kept). */
   stdout: CappedBuffer;
+  /** What it wrote to stderr (the last bytes kept). */
   stderr: CappedBuffer;
-  /** stdout and stderr interleaved as they arrived. */
+  /** stdout and stderr interleaved as they arrived (the last bytes kept). */
   combined: CappedBuffer;
+  /** True once it has exited. */
   exited(): boolean;
   /** How it ended ("exit code 1", "signal SIGKILL"), once it has; else "running". */
   exitStatus(): string;
+  /** Settles when it exits. */
   status: Promise<Deno.CommandStatus>;
   /** Writes `data` to stdin and closes it (only when started with `stdin: "piped"`). */
   feed(data: Uint8Array): Promise<void>;
+  /** SIGTERM to its process group, SIGKILL after `graceMs`, then whatever it left behind. */
   stop(graceMs?: number): Promise<StopReport>;
 }
 
 /** Options for {@link startChild}. */
 export interface StartOptions {
+  /** Its working directory. */
   cwd?: string;
+  /** Its environment, over the grader's. */
   env?: Record<string, string>;
+  /** "piped" to {@link ChildHandle.feed} it; "null" by default. */
   stdin?: "null" | "piped";
   /** Bytes kept of stderr and of the interleaved output; defaults to {@link OUTPUT_CAP}. */
   cap?: number;

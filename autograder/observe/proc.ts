@@ -13,11 +13,17 @@ export const CLOCK_TICKS = 100;
 
 /** The fields of `/proc/<pid>/stat` the grader uses. */
 export interface ProcStat {
+  /** The process id. */
   pid: number;
+  /** R, S, D, Z, T, ... */
   state: string;
+  /** Its parent. */
   ppid: number;
+  /** Its process group. */
   pgrp: number;
+  /** User CPU time, in clock ticks ({@link CLOCK_TICKS} a second). */
   utime: number;
+  /** System CPU time, in clock ticks. */
   stime: number;
 }
 
@@ -163,6 +169,7 @@ export function capabilities(pid: number): { effective: bigint; bounding: bigint
 
 /** One end of a TCP connection; only the port is matched. */
 export interface Endpoint {
+  /** The port. */
   port: number;
 }
 
@@ -173,7 +180,9 @@ export const TCP_LISTEN = "0A";
 
 /** One TCP socket as a line of `/proc/net/tcp{,6}` shows it. */
 export interface TcpSocket {
+  /** This end's port. */
   localPort: number;
+  /** The other end's port (0 for a listener). */
   remotePort: number;
   /** `st`: {@link TCP_ESTABLISHED}, {@link TCP_LISTEN}, or another state's hex code. */
   state: string;

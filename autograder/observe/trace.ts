@@ -212,6 +212,8 @@ export class TraceRecorder {
 
 /** A process lane's recorder: its "ready" and its "exit" with the status. */
 export interface ProcessLane {
+  /** Records that it is ready (listening). */
   ready(): void;
+  /** Records its exit: "exit code 1", "signal SIGKILL". */
   exit(detail: string): void;
 }

@@ -72,8 +72,9 @@ export async function dial(
 export class Conn implements Disposable {
   /** The underlying Deno connection (reads and writes on it are not traced). */
   readonly raw: Deno.TcpConn;
-  /** This end's port, and the server's. */
+  /** This end's port. */
   readonly localPort: number;
+  /** The server's port. */
   readonly remotePort: number;
   readonly #lane: LaneLog | undefined;
   #buf: Uint8Array = new Uint8Array(0);
