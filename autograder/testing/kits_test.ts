@@ -145,3 +145,19 @@ for (const kitName of knownAssignments(KITS_DIR)) {
     });
   }
 }
+
+Deno.test("docs/requirements.md is made from the kits' expect.json and up to date", async () => {
+  const { REQUIREMENTS_DOC, requirementsDoc } = await import("./requirements_doc.ts");
+  const scratch = await Deno.makeTempFile({ suffix: ".md" });
+  try {
+    await Deno.writeTextFile(scratch, await requirementsDoc());
+    await new Deno.Command(Deno.execPath(), {
+      args: ["fmt", "--quiet", "--line-width", "100", scratch],
+    }).output();
+    const want = await Deno.readTextFile(scratch);
+    const have = await Deno.readTextFile(REQUIREMENTS_DOC).catch(() => "");
+    assert.equal(have, want, "run: deno run -A autograder/testing/requirements_doc.ts");
+  } finally {
+    await Deno.remove(scratch);
+  }
+});
