@@ -27,7 +27,8 @@ import { toAutolab, toJunit } from "../report/formats.ts";
 import { renderHtml } from "../report/html.ts";
 import { describeZodError } from "./manifest.ts";
 import { stopAll, within } from "./process.ts";
-import { formatTotals, progressHooks, useColor, writeStdout } from "../report/terminal.ts";
+import { submissionFiles } from "../report/next_step.ts";
+import { formatReport, progressHooks, useColor, writeStdout } from "../report/terminal.ts";
 import { writeResults } from "../report/gradescope.ts";
 import { writeRunRecord } from "../report/result.ts";
 import { abandonRuns, runKit } from "./runner.ts";
@@ -169,7 +170,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
         "sandbox: no network namespace here: student processes can use the network",
       );
     }
-    writeStdout(`${formatTotals(run, useColor())}\n`);
+    writeStdout(formatReport(run, submissionFiles(config.submissionDir), useColor()));
     if (config.json) await writeRunRecord(config.json, run);
     if (config.results) await writeResults(config.results, run);
     if (config.junit) await Deno.writeTextFile(config.junit, toJunit(run));

@@ -1,13 +1,15 @@
 /**
- * The terminal report: a "…" line as each probe starts, one uniform PASS/FAIL line when it
- * ends (with the message and hint indented below a failure), then the totals. Colour only
- * when stdout is a terminal and NO_COLOR is unset.
+ * The terminal report: a "…" line as each probe starts and one uniform PASS/FAIL line when it
+ * ends; then the totals and the next thing to do (for a starter: the `todo()` to write, file:line,
+ * and its handout section); then each failure's message and hint, and the server's output folded
+ * to its last lines. Colour only when stdout is a terminal and NO_COLOR is unset.
  *
  * @module
  */
 
 import type { Probe } from "../harness/probe.ts";
 import type { ProbeResult, RunHooks, RunResult, RunStart } from "../harness/runner.ts";
+import { formatNextStep, nextStep } from "./next_step.ts";
 
 /** How the report looks and where it goes. */
 export interface ReportOptions {
@@ -77,6 +79,41 @@ export function formatTotals(run: RunResult, color = false): string {
   return lines.join("\n") + "\n";
 }
 
+/** Lines of server output shown under a failure in the terminal; the rest is folded. */
+export const OUTPUT_TAIL_LINES = 12;
+
+/** The last {@link OUTPUT_TAIL_LINES} lines of `text`, with a line saying how many were folded. */
+export function foldOutput(text: string): string {
+  const lines = text.trimEnd().split("\n");
+  if (lines.length <= OUTPUT_TAIL_LINES) return lines.join("\n");
+  const folded = lines.length - OUTPUT_TAIL_LINES;
+  return [`… ${folded} earlier lines folded (--html or --json FILE keeps them)`]
+    .concat(lines.slice(-OUTPUT_TAIL_LINES)).join("\n");
+}
+
+/**
+ * The end of a run's report, for a student: the totals, then the next step (`files` are the
+ * submission's, name -> text, to find the todo() to write), then each failed probe's message,
+ * hint and folded server output.
+ */
+export function formatReport(run: RunResult, files: Record<string, string>, color = false): string {
+  const parts = [formatTotals(run, color).trimEnd(), formatNextStep(nextStep(run, files)), ""];
+  const failed = run.probes.filter((p) => !p.passed);
+  if (failed.length > 0) parts.push(paint(color, 1, "  What failed:"), "");
+  for (const r of failed) {
+    parts.push(probeLine(r, color), indent(r.message));
+    if (r.hint) parts.push(indent(`hint: ${r.hint}`));
+    if (r.serverOutput) {
+      parts.push(
+        indent("server output (its end):"),
+        indent(foldOutput(r.serverOutput), "          "),
+      );
+    }
+    parts.push("");
+  }
+  return parts.join("\n") + "\n";
+}
+
 /** Returns runner hooks that print live progress. */
 export function progressHooks(options: ReportOptions = {}): RunHooks {
   const color = options.color ?? useColor();
@@ -87,6 +124,7 @@ export function progressHooks(options: ReportOptions = {}): RunHooks {
         `Grading ${s.assignment}: ${s.title}\n  submission: ${s.submission}\n  seed: ${s.seed}\n\n`,
       ),
     onStart: (p: Probe) => write(paint(color, 2, `  …     ${p.name}  ${p.title}`) + "\n"),
-    onResult: (r: ProbeResult) => write(formatProbe(r, color)),
+    // One line each while the run goes on: the details come after the next step, at the end.
+    onResult: (r: ProbeResult) => write(probeLine(r, color) + "\n"),
   };
 }

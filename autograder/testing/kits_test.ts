@@ -161,3 +161,61 @@ Deno.test("docs/requirements.md is made from the kits' expect.json and up to dat
     await Deno.remove(scratch);
   }
 });
+
+/** The numbered sections of a handout: "4" -> "Short counts" (from `## 4. Short counts`). */
+function handoutSections(markdown: string): Map<string, string> {
+  const sections = new Map<string, string>();
+  for (const [, n, title] of markdown.matchAll(/^##\s+(\d+)\.?\s+(.+)$/gm)) sections.set(n, title);
+  return sections;
+}
+
+/** Each `§N Title` a text names: [N, the title as written, maybe empty]. */
+function sectionRefs(text: string): [string, string][] {
+  return [...text.matchAll(/§(\d+)([^§:`"]*)/g)].map(([, n, rest]) => [
+    n,
+    rest.replace(/\(.*$/, "").replace(/\band\b.*$/, "").trim(),
+  ]);
+}
+
+for (const kitName of knownAssignments(KITS_DIR)) {
+  Deno.test(`${kitName}: hints and todo()s name sections the handout has, and agree`, async () => {
+    const kitDir = join(KITS_DIR, kitName);
+    const manifest = JSON.parse(await Deno.readTextFile(join(kitDir, "manifest.json")));
+    const expected = await loadExpectations(kitDir);
+    const sections = handoutSections(await Deno.readTextFile(join(REPO_ROOT, manifest.handout)));
+    const { loadKit } = await import("../harness/runner.ts");
+    const kit = await loadKit(kitDir);
+    const problems: string[] = [];
+    const check = (where: string, [n, title]: [string, string]) => {
+      const real = sections.get(n);
+      if (real === undefined) problems.push(`${where}: the handout has no §${n}`);
+      else if (title !== "" && !real.startsWith(title) && !title.startsWith(real)) {
+        problems.push(`${where}: §${n} is "${real}", not "${title}"`);
+      }
+    };
+    const hinted = new Set<string>();
+    for (const probe of kit.probes) {
+      const refs = sectionRefs(probe.hint);
+      if (refs.length === 0) problems.push(`probe ${probe.name}: its hint names no section`);
+      for (const ref of refs) {
+        check(`probe ${probe.name}`, ref);
+        hinted.add(ref[0]);
+      }
+    }
+    for (const file of manifest.files as string[]) {
+      const text = await Deno.readTextFile(join(expected.starter, file)).catch(() => "");
+      for (const [line, n] of text.split("\n").entries()) {
+        if (!/\btodo\(/.test(n)) continue;
+        for (const ref of sectionRefs(n)) {
+          check(`${file}:${line + 1} todo()`, ref);
+          if (!hinted.has(ref[0])) {
+            problems.push(
+              `${file}:${line + 1} todo() names §${ref[0]}, which no probe's hint names`,
+            );
+          }
+        }
+      }
+    }
+    assert.deepEqual(problems, []);
+  });
+}
