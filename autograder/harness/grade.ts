@@ -31,7 +31,8 @@ import { submissionFiles } from "../report/next_step.ts";
 import { formatReport, progressHooks, useColor, writeStdout } from "../report/terminal.ts";
 import { writeResults } from "../report/gradescope.ts";
 import { writeRunRecord } from "../report/result.ts";
-import { abandonRuns, runKit } from "./runner.ts";
+import { abandonRuns, loadKit, runKit, selectProbes } from "./runner.ts";
+import { watch } from "./watch.ts";
 import { allPids, readStat } from "../observe/proc.ts";
 import { networkNamespaceCommand } from "../sandbox/sandbox.ts";
 import { REPO_ROOT } from "./submission.ts";
@@ -58,6 +59,7 @@ export const GradeConfigSchema = z.object({
   sandbox: z.boolean().default(false),
   only: z.array(z.string()).default([]),
   seed: z.coerce.number().int().nonnegative().optional(),
+  watch: z.boolean().default(false),
 });
 
 /** A validated command line. */
@@ -85,6 +87,7 @@ export function parseCommandLine(argv: string[], cwd = userCwd()): GradeConfig {
         only: { type: "string", multiple: true },
         seed: { type: "string" },
         kits: { type: "string" },
+        watch: { type: "boolean" },
       },
     });
   } catch (e) {
@@ -106,6 +109,7 @@ export function parseCommandLine(argv: string[], cwd = userCwd()): GradeConfig {
     sandbox: v.sandbox,
     only: v.only?.flatMap((o) => o.split(",")),
     seed: v.seed,
+    watch: v.watch,
   });
   if (!result.success) throw new UsageError(describeZodError(result.error));
   return result.data;
@@ -155,6 +159,32 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     if (!known.includes(config.assignment)) {
       const list = known.length > 0 ? known.join(", ") : "none";
       throw new UsageError(`unknown assignment "${config.assignment}" (known: ${list})`);
+    }
+    if (config.watch) {
+      const kitDir = join(config.kitsDir, config.assignment);
+      const kit = await loadKit(kitDir);
+      const hooks = progressHooks();
+      await watch({
+        kitDir,
+        submissionDir: config.submissionDir,
+        probes: selectProbes(kit.probes, config.only).map((p) => p.name),
+        grade: ({ only }) =>
+          runKit({
+            kitDir,
+            submissionDir: config.submissionDir,
+            seed: config.seed,
+            only,
+            ...hooks,
+          }),
+        show: (run, round, rounds) => {
+          const files = submissionFiles(config.submissionDir);
+          if (rounds > 1) writeStdout(`  (round ${round} of ${rounds})\n`);
+          writeStdout(formatReport(run, files, useColor()));
+        },
+        say: (line) => writeStdout(`\n${line}\n`),
+        signal: signal ?? new AbortController().signal,
+      });
+      return 0;
     }
     const run = await runKit({
       kitDir: join(config.kitsDir, config.assignment),
