@@ -41,6 +41,8 @@
 
 export type {
   FailParts,
+  Leaderboard,
+  LeaderboardEntry,
   Probe,
   ProbeContext,
   ProgramOptions,
@@ -78,6 +80,13 @@ export {
   parseResponse,
 } from "./toolkit/http.ts";
 export type { Eventually, EventuallyOptions } from "./toolkit/wait.ts";
+export {
+  type LoadFigures,
+  type LoadSpec,
+  measureLoad,
+  memoryPerConnection,
+  type ProtocolSpec,
+} from "./toolkit/load.ts";
 export {
   allPids,
   capabilities,

@@ -42,6 +42,28 @@ export interface Probe {
   run(ctx: ProbeContext): Promise<Verdict>;
 }
 
+/** One figure of a submission's leaderboard row: Gradescope's `leaderboard` entry. */
+export interface LeaderboardEntry {
+  /** What it is: "throughput (req/s)". */
+  name: string;
+  /** The figure. */
+  value: number;
+  /** Which way is better: "desc" (more is better) or "asc" (less is better). */
+  order: "asc" | "desc";
+}
+
+/**
+ * A kit's performance measurement for the leaderboard (`kits/<kit>/leaderboard.ts` exports it as
+ * `leaderboard`). It runs after the probes, only when every probe passed, bounded by its
+ * deadline; its figures never change a score.
+ */
+export interface Leaderboard {
+  /** Hard cap for `run()`. */
+  deadlineMs: number;
+  /** Measures the submission; the context is a probe's (servers, connections, /proc views). */
+  run(ctx: ProbeContext): Promise<LeaderboardEntry[]>;
+}
+
 /** What a program run to completion did. */
 export interface ProgramResult {
   /** Exit code, or null when a signal ended it. */

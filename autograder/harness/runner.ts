@@ -11,7 +11,7 @@ import { z } from "zod";
 import type { ProbeResult, RunResult } from "../report/result.ts";
 import { createContext, type Jail } from "./context.ts";
 import { describeZodError, loadManifest, type Manifest } from "./manifest.ts";
-import type { Probe, Verdict } from "./probe.ts";
+import type { Leaderboard, LeaderboardEntry, Probe, Verdict } from "./probe.ts";
 import { within } from "./process.ts";
 import { DEFAULT_LIMITS, openSandbox } from "../sandbox/sandbox.ts";
 import { REPO_ROOT, stageSubmission, type Submission } from "./submission.ts";
@@ -22,6 +22,8 @@ export interface Kit {
   dir: string;
   manifest: Manifest;
   probes: Probe[];
+  /** The kit's performance measurement (`leaderboard.ts`), when it has one. */
+  leaderboard?: Leaderboard;
 }
 
 export type { ProbeResult, RunResult } from "../report/result.ts";
@@ -63,6 +65,8 @@ export interface RunOptions extends RunHooks {
    * processes, sandbox, staged files), runKit throws the signal's reason.
    */
   signal?: AbortSignal;
+  /** false: no leaderboard measurement even when every probe passes. */
+  leaderboard?: boolean;
 }
 
 const ProbeShape = z.object({
@@ -99,7 +103,16 @@ export async function loadKit(kitDir: string): Promise<Kit> {
   const probes = await importProbes(resolve(dir, "probes.ts"));
   const hidden = resolve(dir, "hidden_probes.ts");
   if (await exists(hidden)) probes.push(...await importProbes(hidden));
-  return { dir, manifest, probes: checkProbes(probes, `${dir}/probes.ts`) };
+  const kit: Kit = { dir, manifest, probes: checkProbes(probes, `${dir}/probes.ts`) };
+  const board = resolve(dir, "leaderboard.ts");
+  if (await exists(board)) {
+    const mod = await import(pathToFileURL(board).href);
+    if (typeof mod.leaderboard?.run !== "function") {
+      throw new TypeError(`${board}: must export "leaderboard" with a run() function`);
+    }
+    kit.leaderboard = mod.leaderboard as Leaderboard;
+  }
+  return kit;
 }
 
 async function importProbes(path: string): Promise<unknown[]> {
@@ -247,6 +260,13 @@ async function runProbes(
     options.onResult?.(result);
   }
   const sum = (f: (r: ProbeResult) => number) => results.reduce((a, r) => a + f(r), 0);
+  // The leaderboard measures a correct submission only, and only in a whole run.
+  const allPassed = results.length === kit.probes.length && results.every((r) => r.passed);
+  let leaderboard: LeaderboardEntry[] | undefined;
+  if (kit.leaderboard && allPassed && options.leaderboard !== false && !options.signal?.aborted) {
+    const env = { seed, submission, budgetEnd: Infinity, readyMs: options.readyMs, notes, jail };
+    leaderboard = await measureLeaderboard(kit.leaderboard, env);
+  }
   return {
     assignment: kit.manifest.name,
     submission: submission.source,
@@ -257,7 +277,34 @@ async function runProbes(
     maxScore: sum((r) => r.points),
     probes: results,
     notes,
+    ...(leaderboard ? { leaderboard } : {}),
   };
+}
+
+/** Runs the kit's leaderboard measurement as a probe is run; its failure is a note, not a grade. */
+async function measureLeaderboard(
+  board: Leaderboard,
+  env: ProbeEnv,
+): Promise<LeaderboardEntry[] | undefined> {
+  let entries: LeaderboardEntry[] | undefined;
+  const probe: Probe = {
+    name: "leaderboard",
+    title: "performance figures for the leaderboard (not part of the score)",
+    points: 0,
+    visibility: "visible",
+    deadlineMs: board.deadlineMs,
+    hint: "",
+    run: async (ctx) => {
+      entries = await board.run(ctx);
+      return ctx.pass();
+    },
+  };
+  const result = await runProbe(probe, env);
+  if (!result.passed) {
+    env.notes.push(`leaderboard: not measured: ${result.message.split("\n")[0]}`);
+    return undefined;
+  }
+  return entries;
 }
 
 interface ProbeEnv {

@@ -30,6 +30,11 @@ export const GradescopeResultsSchema = z.object({
   visibility: VisibilitySchema.optional(),
   stdout_visibility: VisibilitySchema.optional(),
   tests: z.array(GradescopeTestSchema),
+  leaderboard: z.array(z.object({
+    name: z.string(),
+    value: z.union([z.number(), z.string()]),
+    order: z.enum(["asc", "desc"]).optional(),
+  })).optional(),
 });
 
 /** A validated results.json record. */
@@ -60,6 +65,7 @@ export function toGradescope(run: RunResult): GradescopeResults {
       output: testOutput(p),
       visibility: p.visibility,
     })),
+    ...(run.leaderboard ? { leaderboard: run.leaderboard } : {}),
   });
 }
 

@@ -68,3 +68,11 @@ Deno.test("writeResults writes JSON that parses back", async () => {
     await Deno.remove(path);
   }
 });
+
+Deno.test("toGradescope carries the leaderboard when the run measured one, and only then", () => {
+  assert.equal(toGradescope(run).leaderboard, undefined);
+  const board = [{ name: "throughput (req/s)", value: 1234, order: "desc" as const }];
+  const r = toGradescope({ ...run, leaderboard: board });
+  assert.deepEqual(r.leaderboard, board);
+  GradescopeResultsSchema.parse(r);
+});

@@ -9,7 +9,7 @@
  */
 
 import { z } from "zod";
-import type { Visibility } from "../harness/probe.ts";
+import type { LeaderboardEntry, Visibility } from "../harness/probe.ts";
 import type { ProbeTrace } from "../observe/trace.ts";
 
 /** The result of one probe, as plain data. */
@@ -57,6 +57,8 @@ export interface RunResult {
   probes: ProbeResult[];
   /** What the harness noticed: the sandbox's limits and missing layers, processes it killed. */
   notes: string[];
+  /** Performance figures for the leaderboard, when the kit has one and every probe passed. */
+  leaderboard?: LeaderboardEntry[];
 }
 
 const LaneSchema = z.object({
@@ -96,6 +98,11 @@ export const RunRecordSchema = z.object({
   score: z.number(),
   maxScore: z.number(),
   notes: z.array(z.string()),
+  leaderboard: z.array(z.object({
+    name: z.string(),
+    value: z.number(),
+    order: z.enum(["asc", "desc"]),
+  })).optional(),
   probes: z.array(z.object({
     name: z.string(),
     title: z.string(),

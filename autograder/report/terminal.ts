@@ -76,6 +76,10 @@ export function formatTotals(run: RunResult, color = false): string {
     `, score ${run.score}/${run.maxScore}, ${(run.ms / 1000).toFixed(1)}s, seed ${run.seed}`,
   ];
   for (const note of run.notes) lines.push(`  note: ${note}`);
+  if (run.leaderboard) {
+    const figures = run.leaderboard.map((e) => `${e.name} ${formatFigure(e.value)}`).join("; ");
+    lines.push(`  leaderboard (not part of the score): ${figures}`);
+  }
   return lines.join("\n") + "\n";
 }
 
@@ -112,6 +116,13 @@ export function formatReport(run: RunResult, files: Record<string, string>, colo
     parts.push("");
   }
   return parts.join("\n") + "\n";
+}
+
+/** A figure with thousands separated and at most 3 significant decimals. */
+function formatFigure(value: number): string {
+  return value >= 100
+    ? Math.round(value).toLocaleString("en-US")
+    : String(Number(value.toPrecision(3)));
 }
 
 /** Returns runner hooks that print live progress. */

@@ -18,7 +18,9 @@ export const STAFF_ONLY: RegExp[] = [
   /^autograder\/kits\/[^/]+\/[^/]*_test\.ts$/,
   /^autograder\/kits\/[^/]+\/expect\.json$/, // names the buggy variants
   /^autograder\/(staff|testing)(\/|$)/, // batch grading, packaging, kit tests: staff tools
-  /^autograder\/bench(\/|$)/, // measures the reference solutions
+  // The benchmark measures the reference solutions; its load generator also measures a
+  // submission for the leaderboard (toolkit/load.ts), so it ships.
+  /^autograder\/bench\/(?!(generator|histogram|protocols)\.ts$)/,
 ];
 
 /** Paths no bundle needs at all: version control, caches, local results. */

@@ -24,7 +24,9 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { cappedText, startChild, within } from "../harness/process.ts";
+import type { LeaderboardEntry } from "../harness/probe.ts";
 import { readRunRecord } from "../report/result.ts";
+import { leaderboardCsv, leaderboardHtml } from "./leaderboard.ts";
 import { loadKit, selectProbes } from "../harness/runner.ts";
 import { REPO_ROOT } from "../harness/submission.ts";
 
@@ -66,6 +68,8 @@ export interface StudentGrade {
   error?: string;
   /** Runs that produced no results while others did, e.g. "run 2: grader killed after 5 s". */
   lostRuns?: string[];
+  /** The first run's leaderboard figures, when it measured them. */
+  leaderboard?: LeaderboardEntry[];
 }
 
 /** Parses grade-all's command line; throws an Error whose message is one line. */
@@ -143,6 +147,7 @@ export async function gradeStudent(
       continue;
     }
     grade.maxScore = run.maxScore;
+    if (grade.leaderboard === undefined && run.leaderboard) grade.leaderboard = run.leaderboard;
     grade.runs.push(
       new Map(
         run.probes.map((p) => [p.name, { score: p.score, passed: p.passed, message: p.message }]),
@@ -306,6 +311,16 @@ export async function main(argv: string[]): Promise<number> {
       gradesCsv(probes, grades, config.seed),
     );
     console.log(`wrote ${join(config.out, "grades.csv")} (seed ${config.seed})`);
+    const board = grades.filter((g) => g.leaderboard)
+      .map((g) => ({ student: g.student, entries: g.leaderboard! }));
+    if (board.length > 0) {
+      await Deno.writeTextFile(join(config.out, "leaderboard.csv"), leaderboardCsv(board));
+      await Deno.writeTextFile(
+        join(config.out, "leaderboard.html"),
+        leaderboardHtml(config.assignment, board),
+      );
+      console.log(`wrote ${join(config.out, "leaderboard.csv")} and leaderboard.html`);
+    }
     return failed > 0 ? 1 : 0;
   } catch (e) {
     console.error(`grade-all: ${(e as Error).message.split("\n")[0]}`);

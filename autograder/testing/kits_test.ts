@@ -55,6 +55,13 @@ for (const kitName of knownAssignments(KITS_DIR)) {
   Deno.test(`${kitName}: the reference solution scores full marks`, async () => {
     const result = await runKit({ kitDir, submissionDir: expected.reference, seed: 1234 });
     assert.equal(result.score, result.maxScore, failures(result));
+    const board = await Deno.stat(join(kitDir, "leaderboard.ts")).then(() => true, () => false);
+    if (board) {
+      // Measured once every probe passed: figures, each a finite number.
+      const figures = result.leaderboard ?? [];
+      assert.ok(figures.length > 0, `no leaderboard: ${result.notes.join("; ")}`);
+      for (const f of figures) assert.ok(Number.isFinite(f.value), `${f.name}: ${f.value}`);
+    }
   });
 
   Deno.test(`${kitName}: the starter fails every probe, saying what is not written yet`, async () => {
