@@ -8,8 +8,10 @@
  *   `ctx.runProgram`, `ctx.fail` / `ctx.pass`.
  * - **Bytes**: {@link concat}, {@link sameBytes}, {@link latin1}, {@link showBytes}.
  * - **HTTP**: {@link parseResponse}, {@link parseHead}, {@link curl}.
- * - **Views from /proc** of the submission's processes: {@link processTree}, {@link threadCount},
- *   {@link openFdCount}, {@link rssBytes}, {@link cpuTimeMs}, {@link tcpSockets}, ...
+ * - **Views from /proc** of the submission's processes: {@link viewOf} (processes, threads,
+ *   fds, sockets, RSS, CPU of a server and all it started, at once), {@link processTree},
+ *   {@link threadCount}, {@link openFdCount}, {@link rssBytes}, {@link cpuTimeMs},
+ *   {@link tcpSockets}, ...
  * - **Timing**: {@link delay}, {@link within}, {@link isAlive}; grader-side helper processes
  *   (a fake backend, a peer) with {@link startChild}.
  * - **Checkers**: {@link checkOperations} (linearizability) and its model types.
@@ -110,6 +112,7 @@ export {
   tcpSockets,
   threadCount,
   threadNames,
+  viewOf,
   zombieChildren,
 } from "./observe/proc.ts";
 export type {

@@ -281,3 +281,35 @@ export function listeningPorts(): Set<number> {
 export function establishedTo(port: number): number {
   return tcpSockets().filter((s) => s.state === TCP_ESTABLISHED && s.localPort === port).length;
 }
+
+/** What /proc says of a process and everything it started, at one moment. */
+export interface ProcessView {
+  /** The process and its live descendants. */
+  processes: number[];
+  /** Threads of all of them. */
+  threads: number;
+  /** Open file descriptors of all of them. */
+  fds: number;
+  /** TCP sockets they hold (by inode). */
+  sockets: number;
+  /** Resident memory of all of them, in bytes. */
+  rssBytes: number;
+  /** CPU time of all of them so far (user + system), in ms. */
+  cpuMs: number;
+}
+
+/** A {@link ProcessView} of `pid` (a student's server, say) and its descendants. */
+export function viewOf(pid: number): ProcessView {
+  const processes = processTree(pid).filter((p) => readStat(p) !== null);
+  const sum = (f: (p: number) => number) => processes.reduce((a, p) => a + f(p), 0);
+  const sockets = new Set<number>();
+  for (const p of processes) for (const inode of socketInodesOf(p)) sockets.add(inode);
+  return {
+    processes,
+    threads: sum(threadCount),
+    fds: sum(openFdCount),
+    sockets: sockets.size,
+    rssBytes: sum(rssBytes),
+    cpuMs: sum(cpuTimeMs),
+  };
+}

@@ -16,6 +16,7 @@ import {
   socketOwners,
   threadCount,
   threadNames,
+  viewOf,
   zombieChildren,
 } from "./proc.ts";
 
@@ -145,4 +146,12 @@ Deno.test("establishedTo counts the connections open to a listening port", async
   assert.equal(establishedTo(port), 3);
   for (const c of [...clients, ...accepted]) c.close();
   assert.equal(establishedTo(port), 0);
+});
+
+Deno.test("viewOf sums a process tree's threads, fds, sockets, memory and CPU", () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const view = viewOf(Deno.pid);
+  assert.ok(view.processes.includes(Deno.pid));
+  assert.ok(view.threads >= 1 && view.fds >= 3 && view.rssBytes > 1 << 20 && view.cpuMs >= 0);
+  assert.ok(view.sockets >= 1, `the listener on port ${listener.addr.port}`);
 });
