@@ -101,6 +101,7 @@ export {
   processGroup,
   processState,
   processTree,
+  type ProcessView,
   type ProcStat,
   readStat,
   rssBytes,

@@ -10,6 +10,7 @@
 
 /** Which protocol, which operation, and how big a value or message. Plain JSON. */
 export interface ProtocolSpec {
+  /** The protocol spoken. */
   kind: "echo" | "weensydb" | "memcached" | "http";
   /** For weensydb and memcached: GET (of keys set beforehand) or SET. */
   op?: "get" | "set";

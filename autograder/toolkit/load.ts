@@ -38,13 +38,15 @@ export interface LoadSpec {
 export interface LoadFigures {
   /** Responses a second in the measured window. */
   throughput: number;
-  /** Latency percentiles, in ms. */
+  /** Median latency, in ms. */
   p50Ms: number;
+  /** 99th percentile latency, in ms. */
   p99Ms: number;
   /** Error replies and broken connections. */
   errors: number;
-  /** The CPUs the server and the generator were pinned to ("" when not pinned). */
+  /** The CPUs the server was pinned to ("" when not pinned). */
   serverCpus: string;
+  /** The CPUs the generator was pinned to ("" when not pinned). */
   generatorCpus: string;
 }
 
