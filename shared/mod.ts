@@ -46,6 +46,7 @@ export * from "./poll.ts";
 export * from "./epoll.ts";
 export * from "./rio.ts";
 export * from "./todo.ts";
+export * from "./options.ts";
 export * from "./wait.ts";
 export * from "./mutex.ts";
 export * from "./arena.ts";
