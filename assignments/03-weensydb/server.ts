@@ -16,6 +16,7 @@ import {
   EAGAIN,
   listen,
   MutexGroup,
+  optionsOrExit,
   setNonBlocking,
   setsockopt,
   SO_REUSEADDR,
@@ -27,38 +28,10 @@ import {
   todo,
   waitReadable,
 } from "@course/shared";
-import { parseArgs } from "node:util";
 import type { Job } from "./worker.ts";
 
 /** Each Worker is a V8 isolate: about 9 MB and 35 ms to start. 32 of them fit anywhere. */
 const DEFAULT_MAX_THREADS = 32;
-
-interface Options {
-  port: number;
-  maxThreads: number;
-}
-
-/** Reads `--port P [--max-threads N]`; returns an error line instead of throwing. */
-function parseOptions(args: string[]): Options | string {
-  try {
-    const { values } = parseArgs({
-      args,
-      options: { port: { type: "string" }, "max-threads": { type: "string" } },
-    });
-    const port = Number(values.port);
-    const maxThreads = Number(values["max-threads"] ?? DEFAULT_MAX_THREADS);
-    if (values.port === undefined) return "missing --port";
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      return `bad --port ${values.port}: expected a number from 1 to 65535`;
-    }
-    if (!Number.isInteger(maxThreads) || maxThreads < 1) {
-      return `bad --max-threads ${values["max-threads"]}: expected a positive number`;
-    }
-    return { port, maxThreads };
-  } catch (err) {
-    return (err as Error).message;
-  }
-}
 
 /** socket, setsockopt, bind, listen: a listening socket on 127.0.0.1:port. */
 function openListener(port: number): number {
@@ -113,11 +86,10 @@ async function serve(listener: number, handOff: (fd: number) => void): Promise<n
 }
 
 async function main(): Promise<void> {
-  const options = parseOptions(Deno.args);
-  if (typeof options === "string") {
-    console.error(`weensydb: ${options} (usage: server.ts --port P [--max-threads N])`);
-    Deno.exit(2);
-  }
+  const options = optionsOrExit("weensydb", "server.ts --port P [--max-threads N]", Deno.args, {
+    port: { kind: "port", required: true },
+    "max-threads": { kind: "int", min: 1, default: DEFAULT_MAX_THREADS },
+  });
   let listener: number;
   try {
     listener = openListener(options.port);
@@ -129,7 +101,7 @@ async function main(): Promise<void> {
   const table = Table.create();
   // One mutex per bucket: lock b guards bucket b of the table (see worker.ts).
   const locks = MutexGroup.create(table.buckets, { label: "bucket" });
-  const handOff = connectionPool(options.maxThreads, {
+  const handOff = connectionPool(options["max-threads"], {
     table: table.buffers,
     locks: locks.buffer,
   });

@@ -26,6 +26,7 @@ import {
   epollWait,
   IPPROTO_TCP,
   listen,
+  optionsOrExit,
   poll,
   POLLERR,
   POLLHUP,
@@ -43,7 +44,6 @@ import {
   todo,
   write,
 } from "@course/shared";
-import { parseArgs } from "node:util";
 import { ByteQueue, createStore, type Store, takeCommand } from "./protocol.ts";
 
 /** Stop reading a client's requests while this many bytes of its replies wait to be sent. */
@@ -215,33 +215,11 @@ function openListener(port: number): number {
   }
 }
 
-/** Reads `--port P [--engine poll|epoll]`; returns an error line instead of throwing. */
-function parseOptions(args: string[]): { port: number; engine: "poll" | "epoll" } | string {
-  try {
-    const { values } = parseArgs({
-      args,
-      options: { port: { type: "string" }, engine: { type: "string", default: "poll" } },
-    });
-    const port = Number(values.port);
-    if (values.port === undefined) return "missing --port";
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      return `bad --port ${values.port}: expected a number from 1 to 65535`;
-    }
-    if (values.engine !== "poll" && values.engine !== "epoll") {
-      return `bad --engine ${values.engine}: expected poll or epoll`;
-    }
-    return { port, engine: values.engine };
-  } catch (err) {
-    return (err as Error).message;
-  }
-}
-
 function main(): void {
-  const options = parseOptions(Deno.args);
-  if (typeof options === "string") {
-    console.error(`weensydb: ${options} (usage: server.ts --port P [--engine poll|epoll])`);
-    Deno.exit(2);
-  }
+  const options = optionsOrExit("weensydb", "server.ts --port P [--engine poll|epoll]", Deno.args, {
+    port: { kind: "port", required: true },
+    engine: { kind: "choice", choices: ["poll", "epoll"], default: "poll" },
+  });
   let listener: number;
   try {
     listener = openListener(options.port);
