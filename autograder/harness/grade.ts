@@ -3,14 +3,18 @@
  *
  * ```sh
  * deno task grade <assignment> [submission-dir] [--results FILE] [--only PROBE] [--seed N]
- *                  [--junit FILE] [--autolab] [--html FILE] [--sandbox]
+ *                  [--junit FILE] [--autolab] [--html FILE] [--sandbox | --no-sandbox]
  * ```
  *
  * `--results` writes Gradescope's results.json, `--junit` JUnit XML, and `--autolab` prints
  * Autolab's autoresult JSON as the last line of output. `--html` writes a self-contained HTML
- * report with a timeline of each failed probe's connections. `--sandbox` runs the student's
- * processes in the sandbox (sandbox.ts), and the grader itself in a network namespace of its
- * own where only loopback exists.
+ * report with a timeline of each failed probe's connections.
+ *
+ * Someone else's code is contained by default: a submission directory other than the student's
+ * own `assignments/<assignment>/` runs in the sandbox (sandbox.ts), and the grader itself in a
+ * network namespace of its own where only loopback exists. `--sandbox` asks for it for the
+ * student's own directory too; `--no-sandbox` turns it off, and every report says so. Either
+ * way, a grader running as root runs student processes as an unprivileged user.
  *
  * Exit status: 0 when every probe passed, 1 when some failed, 2 when grading could not run
  * (bad arguments, unknown assignment, missing files), always with one line on stderr; 130 or 143
@@ -37,7 +41,7 @@ import { REPO_ROOT } from "./submission.ts";
 
 const USAGE =
   "usage: deno task grade <assignment> [submission-dir] [--results FILE] [--json FILE] " +
-  "[--only PROBE] [--seed N] [--junit FILE] [--autolab] [--html FILE] [--sandbox]";
+  "[--only PROBE] [--seed N] [--junit FILE] [--autolab] [--html FILE] [--sandbox | --no-sandbox]";
 
 /** A usage problem: reported as one line, exit 2. */
 export class UsageError extends Error {
@@ -48,13 +52,17 @@ export class UsageError extends Error {
 export const GradeConfigSchema = z.object({
   assignment: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "must look like 01-echo"),
   submissionDir: z.string(),
+  /** The submission as the user named it, for reports (never a staging path). */
+  submissionLabel: z.string(),
   kitsDir: z.string(),
   results: z.string().optional(),
   json: z.string().optional(),
   junit: z.string().optional(),
   autolab: z.boolean().default(false),
   html: z.string().optional(),
-  sandbox: z.boolean().default(false),
+  sandbox: z.boolean().default(true),
+  /** True when --sandbox or --no-sandbox was given (else the default for the directory ran). */
+  sandboxChosen: z.boolean().default(false),
   only: z.array(z.string()).default([]),
   seed: z.coerce.number().int().nonnegative().optional(),
 });
@@ -81,6 +89,7 @@ export function parseCommandLine(argv: string[], cwd = userCwd()): GradeConfig {
         autolab: { type: "boolean" },
         html: { type: "string" },
         sandbox: { type: "boolean" },
+        "no-sandbox": { type: "boolean" },
         only: { type: "string", multiple: true },
         seed: { type: "string" },
         kits: { type: "string" },
@@ -93,16 +102,24 @@ export function parseCommandLine(argv: string[], cwd = userCwd()): GradeConfig {
   if (assignment === undefined) throw new UsageError(`missing <assignment> (${USAGE})`);
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}" (${USAGE})`);
   const v = parsed.values;
+  if (v.sandbox && v["no-sandbox"]) {
+    throw new UsageError(`--sandbox and --no-sandbox contradict each other (${USAGE})`);
+  }
+  const own = join(REPO_ROOT, "assignments", assignment);
+  const submissionDir = resolve(cwd, submission ?? own);
   const result = GradeConfigSchema.safeParse({
     assignment,
-    submissionDir: resolve(cwd, submission ?? join(REPO_ROOT, "assignments", assignment)),
+    submissionDir,
+    submissionLabel: submission ?? `assignments/${assignment}`,
     kitsDir: resolve(cwd, v.kits ?? join(REPO_ROOT, "autograder", "kits")),
     results: v.results === undefined ? undefined : resolve(cwd, v.results),
     json: v.json === undefined ? undefined : resolve(cwd, v.json),
     junit: v.junit === undefined ? undefined : resolve(cwd, v.junit),
     autolab: v.autolab,
     html: v.html === undefined ? undefined : resolve(cwd, v.html),
-    sandbox: v.sandbox,
+    // Contained unless asked otherwise, except for the student's own work in their checkout.
+    sandbox: v.sandbox ?? (v["no-sandbox"] ? false : submissionDir !== own),
+    sandboxChosen: v.sandbox !== undefined || v["no-sandbox"] !== undefined,
     only: v.only?.flatMap((o) => o.split(",")),
     seed: v.seed,
   });
@@ -158,6 +175,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     const run = await runKit({
       kitDir: join(config.kitsDir, config.assignment),
       submissionDir: config.submissionDir,
+      submissionLabel: config.submissionLabel,
       seed: config.seed,
       only: config.only,
       sandbox: config.sandbox,
@@ -169,6 +187,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
         "sandbox: no network namespace here: student processes can use the network",
       );
     }
+    run.notes.unshift(modeNote(config));
     writeStdout(`${formatTotals(run, useColor())}\n`);
     if (config.json) await writeRunRecord(config.json, run);
     if (config.results) await writeResults(config.results, run);
@@ -184,6 +203,19 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
   }
 }
 
+/** The first note of every report: whether the submission ran contained, and why. */
+export function modeNote(config: GradeConfig): string {
+  if (config.sandbox) {
+    return "mode: sandboxed (student processes contained; any layer this host lacks is named " +
+      "below)";
+  }
+  if (config.sandboxChosen) {
+    return "mode: NOT sandboxed (--no-sandbox): the submission ran with the grader's access to " +
+      "this machine, less root's";
+  }
+  return `mode: not sandboxed (the student's own ${config.submissionLabel}; --sandbox contains it)`;
+}
+
 /** Set in the environment of a grader re-run in its own network namespace. */
 const NETNS_ENV = "COURSE_GRADER_NETNS";
 
@@ -193,13 +225,18 @@ const NETNS_ENV = "COURSE_GRADER_NETNS";
  * `--sandbox`, or no way to make a namespace here).
  */
 async function inNetworkNamespace(argv: string[]): Promise<number | null> {
-  if (!argv.includes("--sandbox") || Deno.env.get(NETNS_ENV) === "inside") return null;
+  if (Deno.env.get(NETNS_ENV) === "inside") return null;
+  try {
+    if (!parseCommandLine(argv).sandbox) return null;
+  } catch {
+    return null; // main() says what is wrong
+  }
   const self = ["run", "--allow-all", fileURLToPath(import.meta.url), ...argv];
   const command = networkNamespaceCommand(Deno.execPath(), self);
   if (command === null) return null;
   const child = new Deno.Command(command.cmd, {
     args: command.args,
-    env: { [NETNS_ENV]: "inside" },
+    env: { [NETNS_ENV]: "inside", INIT_CWD: userCwd() },
     detached: true, // a signal to our process group must not reach bubblewrap (see below)
   }).spawn();
   // A signal goes to the grader inside, which cleans up and exits; bubblewrap itself would die

@@ -48,6 +48,8 @@ export interface RunOptions extends RunHooks {
   kitDir: string;
   /** The student's directory; only the manifest's files are taken from it. */
   submissionDir: string;
+  /** The submission as its reports show it (as given on the command line); the path if absent. */
+  submissionLabel?: string;
   seed?: number;
   /** Run only the probes with these names. */
   only?: string[];
@@ -233,7 +235,7 @@ async function runProbes(
   options.onBegin?.({
     assignment,
     title,
-    submission: submission.source,
+    submission: options.submissionLabel ?? submission.source,
     seed,
     probes: probes.length,
   });
@@ -249,7 +251,7 @@ async function runProbes(
   const sum = (f: (r: ProbeResult) => number) => results.reduce((a, r) => a + f(r), 0);
   return {
     assignment: kit.manifest.name,
-    submission: submission.source,
+    submission: options.submissionLabel ?? submission.source,
     seed,
     startedAt: startedAt.toISOString(),
     ms: Date.now() - startedAt.getTime(),

@@ -3,7 +3,7 @@
  *
  * ```sh
  * deno task grade-all <assignment> <dir-of-submissions> [--jobs N] [--out DIR] [--repeat K]
- *                      [--seed N] [--only PROBE] [--timeout S] [--no-sandbox]
+ *                      [--seed N] [--only PROBE] [--timeout S]
  * ```
  *
  * Each sub-directory of `<dir-of-submissions>` is one student's submission. Each is graded by
@@ -15,7 +15,7 @@
  * that produced no results when another did, is flagged as flaky in the CSV instead of one
  * verdict being picked silently. `--timeout` caps one grader run (default: the kit's budget
  * plus a minute); `--only` passes through. Every run is sandboxed (`grade --sandbox`, see
- * sandbox.ts) unless `--no-sandbox` is given.
+ * sandbox.ts): these are other people's programs, so there is no way to turn it off.
  *
  * @module
  */
@@ -29,7 +29,7 @@ import { loadKit, selectProbes } from "../harness/runner.ts";
 import { REPO_ROOT } from "../harness/submission.ts";
 
 const USAGE = "usage: deno task grade-all <assignment> <dir-of-submissions> [--jobs N] " +
-  "[--out DIR] [--repeat K] [--seed N] [--only PROBE] [--timeout S] [--no-sandbox]";
+  "[--out DIR] [--repeat K] [--seed N] [--only PROBE] [--timeout S]";
 
 /** The validated command line of grade-all. */
 export const BatchConfigSchema = z.object({
@@ -41,7 +41,8 @@ export const BatchConfigSchema = z.object({
   seed: z.coerce.number().int().nonnegative(),
   only: z.array(z.string()).default([]),
   timeoutS: z.coerce.number().positive().optional(),
-  sandbox: z.boolean(),
+  /** Always true: other people's submissions are always contained. */
+  sandbox: z.literal(true),
 });
 
 /** A validated grade-all command line. */
@@ -70,6 +71,9 @@ export interface StudentGrade {
 
 /** Parses grade-all's command line; throws an Error whose message is one line. */
 export function parseBatchArgs(argv: string[], cwd: string): BatchConfig {
+  if (argv.includes("--no-sandbox")) {
+    throw new Error(`grade-all always sandboxes: --no-sandbox is for one's own work (${USAGE})`);
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -80,7 +84,6 @@ export function parseBatchArgs(argv: string[], cwd: string): BatchConfig {
       seed: { type: "string" },
       only: { type: "string", multiple: true },
       timeout: { type: "string" },
-      "no-sandbox": { type: "boolean" },
     },
   });
   const [assignment, submissions, ...extra] = positionals;
@@ -96,7 +99,7 @@ export function parseBatchArgs(argv: string[], cwd: string): BatchConfig {
     seed: values.seed ?? Math.floor(Math.random() * 2 ** 31),
     only: values.only?.flatMap((o) => o.split(",")),
     timeoutS: values.timeout,
-    sandbox: !values["no-sandbox"],
+    sandbox: true,
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -178,7 +181,7 @@ async function runGrader(
     "--seed",
     String(config.seed),
     ...config.only.flatMap((name) => ["--only", name]),
-    ...(config.sandbox ? ["--sandbox"] : []),
+    "--sandbox",
   ];
   const child = startChild(Deno.execPath(), args, {
     cwd: REPO_ROOT,
