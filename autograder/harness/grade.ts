@@ -18,12 +18,14 @@
  *
  * Exit status: 0 when every probe passed, 1 when some failed, 2 when grading could not run
  * (bad arguments, unknown assignment, missing files), always with one line on stderr; 130 or 143
- * when stopped by SIGINT or SIGTERM, after cleaning up and without writing results.
+ * when stopped by SIGINT or SIGTERM, after cleaning up and writing results (every finished
+ * probe's verdict, the others failed as not run). Reports are written last, once no student
+ * process is left, each replacing its file atomically.
  *
  * @module
  */
 
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { z } from "zod";
@@ -32,9 +34,8 @@ import { renderHtml } from "../report/html.ts";
 import { describeZodError } from "./manifest.ts";
 import { stopAll, within } from "./process.ts";
 import { formatTotals, progressHooks, useColor, writeStdout } from "../report/terminal.ts";
-import { writeResults } from "../report/gradescope.ts";
-import { writeRunRecord } from "../report/result.ts";
-import { abandonRuns, runKit } from "./runner.ts";
+import { toGradescope } from "../report/gradescope.ts";
+import { abandonRuns, GradingStopped, runKit, type RunResult } from "./runner.ts";
 import { allPids, readStat } from "../observe/proc.ts";
 import { networkNamespaceCommand } from "../sandbox/sandbox.ts";
 import { REPO_ROOT } from "./submission.ts";
@@ -159,7 +160,7 @@ export function knownAssignments(kitsDir: string): string[] {
 
 /**
  * Runs the grader for `argv`; returns the exit status. Never throws. When `signal` aborts, the
- * run stops and cleans up, and no results are written (the caller decides the exit status).
+ * run stops and cleans up, and the results of what ran are written.
  */
 export async function main(argv: string[], signal?: AbortSignal): Promise<number> {
   try {
@@ -172,16 +173,24 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
       const list = known.length > 0 ? known.join(", ") : "none";
       throw new UsageError(`unknown assignment "${config.assignment}" (known: ${list})`);
     }
-    const run = await runKit({
-      kitDir: join(config.kitsDir, config.assignment),
-      submissionDir: config.submissionDir,
-      submissionLabel: config.submissionLabel,
-      seed: config.seed,
-      only: config.only,
-      sandbox: config.sandbox,
-      signal,
-      ...progressHooks(),
-    });
+    let run: RunResult;
+    let stopped: GradingStopped | null = null;
+    try {
+      run = await runKit({
+        kitDir: join(config.kitsDir, config.assignment),
+        submissionDir: config.submissionDir,
+        submissionLabel: config.submissionLabel,
+        seed: config.seed,
+        only: config.only,
+        sandbox: config.sandbox,
+        signal,
+        ...progressHooks(),
+      });
+    } catch (e) {
+      if (!(e instanceof GradingStopped)) throw e;
+      stopped = e;
+      run = e.run;
+    }
     if (config.sandbox && Deno.env.get(NETNS_ENV) !== "inside") {
       run.notes.unshift(
         "sandbox: no network namespace here: student processes can use the network",
@@ -189,17 +198,45 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     }
     run.notes.unshift(modeNote(config));
     writeStdout(`${formatTotals(run, useColor())}\n`);
-    if (config.json) await writeRunRecord(config.json, run);
-    if (config.results) await writeResults(config.results, run);
-    if (config.junit) await Deno.writeTextFile(config.junit, toJunit(run));
-    if (config.autolab) writeStdout(`${toAutolab(run)}\n`);
-    if (config.html) await Deno.writeTextFile(config.html, renderHtml(run));
+    await writeOutputs(config, run);
+    if (stopped !== null) {
+      console.error(`grade: ${stopped.message}; results written for the probes that finished`);
+      return stopped.message.includes("SIGINT") ? 130 : 143;
+    }
     return run.probes.every((p) => p.passed) ? 0 : 1;
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     console.error(`grade: ${message.split("\n").join(" ")}`);
     if (argv.includes("--autolab")) writeStdout(`${JSON.stringify({ scores: {} })}\n`);
     return 2;
+  }
+}
+
+/**
+ * Writes the reports asked for. Each replaces its file atomically (a fresh temporary file beside
+ * it, then a rename): whatever was at the path, even a file a submission placed there, is
+ * replaced, never written through. Called once every student process is dead.
+ */
+async function writeOutputs(config: GradeConfig, run: RunResult): Promise<void> {
+  if (config.json) await writeAtomically(config.json, JSON.stringify(run) + "\n");
+  if (config.results) {
+    await writeAtomically(config.results, JSON.stringify(toGradescope(run), null, 2) + "\n");
+  }
+  if (config.junit) await writeAtomically(config.junit, toJunit(run));
+  if (config.autolab) writeStdout(`${toAutolab(run)}\n`);
+  if (config.html) await writeAtomically(config.html, renderHtml(run));
+}
+
+/** Writes `text` to a new temporary file next to `path` (mode 0644), then renames it there. */
+export async function writeAtomically(path: string, text: string): Promise<void> {
+  const random = crypto.randomUUID().slice(0, 8);
+  const temp = join(dirname(path), `.${basename(path)}.${Deno.pid}.${random}.tmp`);
+  try {
+    await Deno.writeTextFile(temp, text, { createNew: true, mode: 0o644 });
+    await Deno.rename(temp, path);
+  } catch (e) {
+    await Deno.remove(temp).catch(() => {});
+    throw e;
   }
 }
 

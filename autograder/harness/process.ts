@@ -98,6 +98,8 @@ export interface ChildHandle {
 export interface StartOptions {
   cwd?: string;
   env?: Record<string, string>;
+  /** Starts from an empty environment: `env` is all the child gets. */
+  clearEnv?: boolean;
   stdin?: "null" | "piped";
   /** Bytes kept of stderr and of the interleaved output; defaults to {@link OUTPUT_CAP}. */
   cap?: number;
@@ -182,6 +184,7 @@ export function startChild(cmd: string, args: string[], options: StartOptions = 
     args,
     cwd: options.cwd,
     env: options.env,
+    clearEnv: options.clearEnv ?? false,
     stdin: options.stdin ?? "null",
     stdout: "piped",
     stderr: "piped",

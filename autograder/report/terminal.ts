@@ -33,6 +33,18 @@ export function useColor(): boolean {
   return Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
 }
 
+/**
+ * `text` safe to print on a terminal: every control character but newline and tab (C0, DEL, C1:
+ * ESC sequences, NUL, carriage return, bell...) shown as an escape such as `\x1b`, so that no
+ * output of a student program can move the cursor, recolour, retitle or clear the TA's terminal.
+ */
+export function safeText(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => {
+    return `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
+  });
+}
+
 function paint(on: boolean, code: number, text: string): string {
   return on ? `\x1b[${code}m${text}\x1b[0m` : text;
 }
@@ -45,7 +57,9 @@ export function probeLine(r: ProbeResult, color = false): string {
   const tag = r.passed ? paint(color, 32, "PASS") : paint(color, 31, "FAIL");
   const pts = `${r.score}/${r.points}`.padStart(5);
   const line = `  ${tag}  ${r.name.padEnd(28)} ${pts}  ${(r.ms / 1000).toFixed(2).padStart(6)}s`;
-  const margin = r.passed && r.message !== "ok" && r.message !== "" ? r.message.split("\n")[0] : "";
+  const margin = r.passed && r.message !== "ok" && r.message !== ""
+    ? safeText(r.message.split("\n")[0])
+    : "";
   return margin === "" ? line : `${line}  ${paint(color, 2, margin)}`;
 }
 
@@ -57,9 +71,11 @@ function indent(text: string, prefix = "        "): string {
 export function formatProbe(r: ProbeResult, color = false): string {
   const lines = [probeLine(r, color)];
   if (!r.passed) {
-    lines.push(indent(r.message));
-    if (r.hint) lines.push(indent(`hint: ${r.hint}`));
-    if (r.serverOutput) lines.push(indent("server output:"), indent(r.serverOutput, "          "));
+    lines.push(indent(safeText(r.message)));
+    if (r.hint) lines.push(indent(`hint: ${safeText(r.hint)}`));
+    if (r.serverOutput) {
+      lines.push(indent("server output:"), indent(safeText(r.serverOutput), "          "));
+    }
   }
   return lines.join("\n") + "\n";
 }
@@ -73,7 +89,7 @@ export function formatTotals(run: RunResult, color = false): string {
     paint(color, all ? 32 : 31, `  ${passed}/${run.probes.length} probes passed`) +
     `, score ${run.score}/${run.maxScore}, ${(run.ms / 1000).toFixed(1)}s, seed ${run.seed}`,
   ];
-  for (const note of run.notes) lines.push(`  note: ${note}`);
+  for (const note of run.notes) lines.push(`  note: ${safeText(note)}`);
   return lines.join("\n") + "\n";
 }
 
@@ -84,7 +100,9 @@ export function progressHooks(options: ReportOptions = {}): RunHooks {
   return {
     onBegin: (s: RunStart) =>
       write(
-        `Grading ${s.assignment}: ${s.title}\n  submission: ${s.submission}\n  seed: ${s.seed}\n\n`,
+        `Grading ${s.assignment}: ${s.title}\n  submission: ${
+          safeText(s.submission)
+        }\n  seed: ${s.seed}\n\n`,
       ),
     onStart: (p: Probe) => write(paint(color, 2, `  …     ${p.name}  ${p.title}`) + "\n"),
     onResult: (r: ProbeResult) => write(formatProbe(r, color)),

@@ -41,6 +41,8 @@ export const BatchConfigSchema = z.object({
   seed: z.coerce.number().int().nonnegative(),
   only: z.array(z.string()).default([]),
   timeoutS: z.coerce.number().positive().optional(),
+  /** Where the kits are (tests use a fixture kit); default autograder/kits. */
+  kitsDir: z.string(),
   /** Always true: other people's submissions are always contained. */
   sandbox: z.literal(true),
 });
@@ -84,6 +86,7 @@ export function parseBatchArgs(argv: string[], cwd: string): BatchConfig {
       seed: { type: "string" },
       only: { type: "string", multiple: true },
       timeout: { type: "string" },
+      kits: { type: "string" },
     },
   });
   const [assignment, submissions, ...extra] = positionals;
@@ -99,6 +102,7 @@ export function parseBatchArgs(argv: string[], cwd: string): BatchConfig {
     seed: values.seed ?? Math.floor(Math.random() * 2 ** 31),
     only: values.only?.flatMap((o) => o.split(",")),
     timeoutS: values.timeout,
+    kitsDir: resolve(cwd, values.kits ?? join(REPO_ROOT, "autograder", "kits")),
     sandbox: true,
   });
   if (!parsed.success) {
@@ -182,6 +186,8 @@ async function runGrader(
     String(config.seed),
     ...config.only.flatMap((name) => ["--only", name]),
     "--sandbox",
+    "--kits",
+    config.kitsDir,
   ];
   const child = startChild(Deno.execPath(), args, {
     cwd: REPO_ROOT,
@@ -279,7 +285,7 @@ async function pool<T, R>(items: T[], jobs: number, work: (item: T) => Promise<R
 export async function main(argv: string[]): Promise<number> {
   try {
     const config = parseBatchArgs(argv, Deno.env.get("INIT_CWD") || Deno.cwd());
-    const kit = await loadKit(join(REPO_ROOT, "autograder", "kits", config.assignment));
+    const kit = await loadKit(join(config.kitsDir, config.assignment));
     const selected = selectProbes(kit.probes, config.only); // an unknown --only fails here, once
     const students = listStudents(config.submissions);
     if (students.length === 0) throw new Error(`no submissions in ${config.submissions}`);
