@@ -11,7 +11,7 @@
  * @module
  */
 
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Manifest } from "./manifest.ts";
 
@@ -71,7 +71,7 @@ async function refusal(source: string, file: string): Promise<string | null> {
     } catch {
       return "missing";
     }
-    if (info.isSymlink) return `${file} is a symbolic link`;
+    if (info.isSymlink) return `${relative(source, path)} is a symbolic link`;
     if (path !== join(source, file)) continue;
     if (!info.isFile) return `${file} is not a regular file`;
     if (info.size > FILE_CAP) return `${file} is larger than ${FILE_CAP >> 20} MiB`;

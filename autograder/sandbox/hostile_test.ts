@@ -10,6 +10,8 @@ import { REPO_ROOT } from "../harness/submission.ts";
 import { cappedText, startChild, within } from "../harness/process.ts";
 import { processesMatching } from "./sandbox.ts";
 import { userPids } from "./student_user.ts";
+import { runKit } from "../harness/runner.ts";
+import { renderHtml } from "../report/html.ts";
 
 const fixtures = join(REPO_ROOT, "autograder", "fixtures");
 const hostile = join(fixtures, "hostile");
@@ -31,6 +33,14 @@ const SIMULATED = {
 /** What the grader's environment holds that no submission may read. */
 const SECRET = { GRADER_SECRET: "s3cret-of-the-grader" };
 
+/** Submissions that are themselves hostile files: staging refuses them, and says so. */
+const FILES: Record<string, (path: string) => Promise<unknown>> = {
+  symlink_shadow: (path) => Deno.symlink("/etc/shadow", path),
+  symlink_solution: (path) =>
+    Deno.symlink(join(REPO_ROOT, "solutions", "01-echo", "server.ts"), path),
+  fifo: (path) => new Deno.Command("mkfifo", { args: [path] }).output(),
+};
+
 /** Copies the attacks into a fresh directory, one sub-directory each; returns it. */
 async function stageAttacks(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "hostile-batch-" });
@@ -41,6 +51,10 @@ async function stageAttacks(): Promise<string> {
       join(dir, attack, "server.ts"),
       source.replaceAll("@@REPO_ROOT@@", REPO_ROOT),
     );
+  }
+  for (const [name, make] of Object.entries(FILES)) {
+    await Deno.mkdir(join(dir, name));
+    await make(join(dir, name, "server.ts"));
   }
   return dir;
 }
@@ -123,6 +137,11 @@ async function gradeEachAsTa(env: Partial<typeof SIMULATED>) {
       assert.doesNotMatch(output, /ESCAPED/, `${attack}:\n${output}`);
       return { attack, results, record, output };
     };
+    for (const name of Object.keys(FILES)) {
+      const { code, output } = await runDeno(grade, ["kit", join(batch, name), "--kits", fixtures]);
+      assert.equal(code, 2, `${name}: not graded:\n${output}`);
+      assert.match(output, /refused: server\.ts is (a symbolic link|not a regular file)/, output);
+    }
     for (let i = 0; i < ATTACKS.length; i += 2) {
       const graded = await Promise.all(ATTACKS.slice(i, i + 2).map(gradeOne));
       for (const g of graded) {
@@ -145,8 +164,11 @@ async function gradeAllAtOnce(env: Partial<typeof SIMULATED>) {
       ["kit", batch, "--kits", fixtures, "--only", "connects", "--jobs", "2", "--out", out],
       env,
     );
-    assert.equal(code, 0, output);
+    assert.equal(code, 1, `the hostile files could not be graded, the rest were:\n${output}`);
     const csv = await Deno.readTextFile(join(out, "grades.csv"));
+    for (const name of Object.keys(FILES)) {
+      assert.match(csv, new RegExp(`^${name},.*refused: server\\.ts is`, "m"), csv);
+    }
     for (const attack of ATTACKS) {
       const dir = join(out, attack);
       const files = { results: join(dir, "results.json"), record: join(dir, "record.json") };
@@ -172,4 +194,24 @@ Deno.test("hostile submissions, no bubblewrap nor cgroups: still contained by th
 
 Deno.test("hostile submissions, grade-all without bubblewrap nor cgroups", async () => {
   await gradeAllAtOnce(SIMULATED);
+});
+
+Deno.test("the reports show no staff path: staging and checkout are named, not shown", async () => {
+  for (const sandbox of [true, false]) {
+    const run = await runKit({
+      kitDir: join(fixtures, "kit"),
+      submissionDir: join(hostile, "submissions", "prints_paths"),
+      submissionLabel: "prints_paths",
+      only: ["connects"],
+      seed: 1,
+      sandbox,
+    });
+    const html = renderHtml(run);
+    assert.match(run.probes[0].message, /cwd <submission> file <submission>\/server\.ts/);
+    for (const text of [html, JSON.stringify(run)]) {
+      assert.doesNotMatch(text, /\/tmp\/grade-|grade-run-/, "no staging path");
+      assert.ok(!text.includes(REPO_ROOT), "no path of the staff checkout");
+    }
+    assert.match(html, /<dd>prints_paths<\/dd>/, "the submission as given");
+  }
 });

@@ -25,6 +25,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { cappedText, startChild, within } from "../harness/process.ts";
 import { readRunRecord } from "../report/result.ts";
+import { safeText } from "../report/terminal.ts";
 import { loadKit, selectProbes } from "../harness/runner.ts";
 import { REPO_ROOT } from "../harness/submission.ts";
 
@@ -300,9 +301,11 @@ export async function main(argv: string[]): Promise<number> {
       if (grade.error) failed++;
       const line = progressLine(done, students.length, failed, Date.now() - started);
       // On a terminal the bar redraws itself; a student who could not be graded stays above it.
-      const above = grade.error ? `\r\x1b[K${student}: ${grade.error}\n` : "\r";
+      // A directory's name is the student's choice: no control byte of it reaches the terminal.
+      const said = safeText(`${student}: ${grade.error ?? "graded"}`);
+      const above = grade.error ? `\r\x1b[K${said}\n` : "\r";
       if (tty) await Deno.stdout.write(new TextEncoder().encode(`${above}${line}`));
-      else console.log(`${student}: ${grade.error ?? "graded"}  ${line}`);
+      else console.log(`${said}  ${line}`);
       return grade;
     });
     if (tty) console.log();
