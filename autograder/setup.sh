@@ -7,6 +7,10 @@
 #    Debian's headless chromium;
 #  - with --bench (asked for by `deno task bench` only): Debian's memcached and wrk, the benchmark's
 #    production anchor and its HTTP cross-check.
+#  - as root: the unprivileged user student processes run as (course-student, uid 64000 with
+#    64001..64015 reserved for concurrent runs), and the staff checkout made root's alone (0750,
+#    and its git directory), so that a student process cannot read solutions, hidden probes or
+#    the grader (see autograder/sandbox/student_user.ts).
 # Packages come from apt-get, as root or through passwordless sudo (a Codespace); otherwise the
 # script says what is missing and goes on.
 set -u
@@ -43,6 +47,23 @@ ensure "probes that need socat or curl fail, and --sandbox has no namespaces" \
   socat=socat curl=curl bwrap=bubblewrap
 [ "${1:-}" = "--chromium" ] && ensure "the HTML report's browser test cannot run" chromium=chromium
 [ "${1:-}" = "--bench" ] && ensure "the benchmark skips what needs them" memcached=memcached wrk=wrk
+
+# The student user and a checkout it cannot read: a layer that works on every host, containers
+# without namespaces included. Skipped (said once) when not root: the grader then runs student
+# processes as the user running it.
+if [ "$(id -u)" = "0" ]; then
+  if ! getent passwd course-student >/dev/null; then
+    uid=64000
+    if getent passwd "$uid" >/dev/null || ! command -v useradd >/dev/null 2>&1 ||
+      ! { getent group "$uid" >/dev/null || groupadd --system --gid "$uid" course-student; } ||
+      ! useradd --system --uid "$uid" --gid "$uid" --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin course-student 2>/dev/null; then
+      warn "warning: could not create the user course-student; student processes run as nobody"
+    fi
+  fi
+  chown root:root . && chmod 0750 .
+  common=$(git rev-parse --git-common-dir 2>/dev/null) && [ -d "$common" ] && chmod o-rwx "$common"
+fi
 
 if [ ! -d node_modules/zod ] || [ ! -d node_modules/fflate ] || [ ! -d node_modules/typescript ]; then
   if ! deno install --quiet; then

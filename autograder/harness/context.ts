@@ -164,6 +164,16 @@ function studentCommand(
   return opts.jail.box.wrap(command.cmd, command.args, { cwd, visible: opts.jail.visible });
 }
 
+/**
+ * The environment of a student process: in a sandbox, its allow-list alone (never the grader's
+ * variables); else the grader's, plus NO_COLOR. Both with the manifest's and the probe's `env`.
+ */
+function studentEnvOf(opts: ContextOptions, env: Record<string, string> = {}) {
+  const extra = { NO_COLOR: "1", ...opts.submission.manifest.env, ...env };
+  if (opts.jail === undefined) return { env: extra, clearEnv: false };
+  return { env: opts.jail.box.env(extra), clearEnv: true };
+}
+
 /** A context plus the harness's view of it: what was started, and how to clean it up. */
 export interface HarnessContext {
   context: ProbeContext;
@@ -256,8 +266,8 @@ async function startServer(
     o.keepLeftovers && opts.jail !== undefined ? keepingLeftovers(command) : command,
     o.dropCapabilities,
   );
-  const env = { NO_COLOR: "1", ...opts.submission.manifest.env, ...o.env };
-  const child = startChild(cmd, args, { cwd: opts.submission.dir, env });
+  const env = studentEnvOf(opts, o.env);
+  const child = startChild(cmd, args, { cwd: opts.submission.dir, ...env });
   track.children.push(child);
   track.servers.push(child);
   child.status.then(() => track.onExit?.(child), () => {});
@@ -340,11 +350,11 @@ async function runProgram(
     opts,
     opts.submission.command(call.entry, { args: call.args, exactArgs: true }),
   );
-  const env = { NO_COLOR: "1", ...opts.submission.manifest.env, ...call.o?.env };
+  const env = studentEnvOf(opts, call.o?.env);
   const started = performance.now();
   const child = startChild(cmd, args, {
     cwd: opts.submission.dir,
-    env,
+    ...env,
     stdin: "piped",
     stdoutCap: PROGRAM_STDOUT_CAP,
   });

@@ -3,23 +3,29 @@
  *
  * ```sh
  * deno task grade <assignment> [submission-dir] [--results FILE] [--only PROBE] [--seed N]
- *                  [--junit FILE] [--autolab] [--html FILE] [--sandbox]
+ *                  [--junit FILE] [--autolab] [--html FILE] [--sandbox | --no-sandbox]
  * ```
  *
  * `--results` writes Gradescope's results.json, `--junit` JUnit XML, and `--autolab` prints
  * Autolab's autoresult JSON as the last line of output. `--html` writes a self-contained HTML
- * report with a timeline of each failed probe's connections. `--sandbox` runs the student's
- * processes in the sandbox (sandbox.ts), and the grader itself in a network namespace of its
- * own where only loopback exists.
+ * report with a timeline of each failed probe's connections.
+ *
+ * Someone else's code is contained by default: a submission directory other than the student's
+ * own `assignments/<assignment>/` runs in the sandbox (sandbox.ts), and the grader itself in a
+ * network namespace of its own where only loopback exists. `--sandbox` asks for it for the
+ * student's own directory too; `--no-sandbox` turns it off, and every report says so. Either
+ * way, a grader running as root runs student processes as an unprivileged user.
  *
  * Exit status: 0 when every probe passed, 1 when some failed, 2 when grading could not run
  * (bad arguments, unknown assignment, missing files), always with one line on stderr; 130 or 143
- * when stopped by SIGINT or SIGTERM, after cleaning up and without writing results.
+ * when stopped by SIGINT or SIGTERM, after cleaning up and writing results (every finished
+ * probe's verdict, the others failed as not run). Reports are written last, once no student
+ * process is left, each replacing its file atomically.
  *
  * @module
  */
 
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { z } from "zod";
@@ -29,17 +35,23 @@ import { describeZodError } from "./manifest.ts";
 import { stopAll, within } from "./process.ts";
 import { submissionFiles } from "../report/next_step.ts";
 import { formatReport, progressHooks, useColor, writeStdout } from "../report/terminal.ts";
-import { writeResults } from "../report/gradescope.ts";
-import { writeRunRecord } from "../report/result.ts";
-import { abandonRuns, loadKit, runKit, selectProbes } from "./runner.ts";
+import { toGradescope } from "../report/gradescope.ts";
+import {
+  abandonRuns,
+  GradingStopped,
+  loadKit,
+  runKit,
+  type RunResult,
+  selectProbes,
+} from "./runner.ts";
 import { watch } from "./watch.ts";
 import { allPids, readStat } from "../observe/proc.ts";
 import { networkNamespaceCommand } from "../sandbox/sandbox.ts";
 import { REPO_ROOT } from "./submission.ts";
 
 const USAGE =
-  "usage: deno task grade <assignment> [submission-dir] [--results FILE] [--json FILE] " +
-  "[--only PROBE] [--seed N] [--junit FILE] [--autolab] [--html FILE] [--sandbox]";
+  "usage: deno task grade <assignment> [submission-dir] [--watch] [--results FILE] [--json FILE] " +
+  "[--only PROBE] [--seed N] [--junit FILE] [--autolab] [--html FILE] [--sandbox | --no-sandbox]";
 
 /** A usage problem: reported as one line, exit 2. */
 export class UsageError extends Error {
@@ -50,13 +62,17 @@ export class UsageError extends Error {
 export const GradeConfigSchema = z.object({
   assignment: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "must look like 01-echo"),
   submissionDir: z.string(),
+  /** The submission as the user named it, for reports (never a staging path). */
+  submissionLabel: z.string(),
   kitsDir: z.string(),
   results: z.string().optional(),
   json: z.string().optional(),
   junit: z.string().optional(),
   autolab: z.boolean().default(false),
   html: z.string().optional(),
-  sandbox: z.boolean().default(false),
+  sandbox: z.boolean().default(true),
+  /** True when --sandbox or --no-sandbox was given (else the default for the directory ran). */
+  sandboxChosen: z.boolean().default(false),
   only: z.array(z.string()).default([]),
   seed: z.coerce.number().int().nonnegative().optional(),
   watch: z.boolean().default(false),
@@ -84,6 +100,7 @@ export function parseCommandLine(argv: string[], cwd = userCwd()): GradeConfig {
         autolab: { type: "boolean" },
         html: { type: "string" },
         sandbox: { type: "boolean" },
+        "no-sandbox": { type: "boolean" },
         only: { type: "string", multiple: true },
         seed: { type: "string" },
         kits: { type: "string" },
@@ -97,16 +114,24 @@ export function parseCommandLine(argv: string[], cwd = userCwd()): GradeConfig {
   if (assignment === undefined) throw new UsageError(`missing <assignment> (${USAGE})`);
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}" (${USAGE})`);
   const v = parsed.values;
+  if (v.sandbox && v["no-sandbox"]) {
+    throw new UsageError(`--sandbox and --no-sandbox contradict each other (${USAGE})`);
+  }
+  const own = join(REPO_ROOT, "assignments", assignment);
+  const submissionDir = resolve(cwd, submission ?? own);
   const result = GradeConfigSchema.safeParse({
     assignment,
-    submissionDir: resolve(cwd, submission ?? join(REPO_ROOT, "assignments", assignment)),
+    submissionDir,
+    submissionLabel: submission ?? `assignments/${assignment}`,
     kitsDir: resolve(cwd, v.kits ?? join(REPO_ROOT, "autograder", "kits")),
     results: v.results === undefined ? undefined : resolve(cwd, v.results),
     json: v.json === undefined ? undefined : resolve(cwd, v.json),
     junit: v.junit === undefined ? undefined : resolve(cwd, v.junit),
     autolab: v.autolab,
     html: v.html === undefined ? undefined : resolve(cwd, v.html),
-    sandbox: v.sandbox,
+    // Contained unless asked otherwise, except for the student's own work in their checkout.
+    sandbox: v.sandbox ?? (v["no-sandbox"] ? false : submissionDir !== own),
+    sandboxChosen: v.sandbox !== undefined || v["no-sandbox"] !== undefined,
     only: v.only?.flatMap((o) => o.split(",")),
     seed: v.seed,
     watch: v.watch,
@@ -147,7 +172,7 @@ export function knownAssignments(kitsDir: string): string[] {
 
 /**
  * Runs the grader for `argv`; returns the exit status. Never throws. When `signal` aborts, the
- * run stops and cleans up, and no results are written (the caller decides the exit status).
+ * run stops and cleans up, and the results of what ran are written.
  */
 export async function main(argv: string[], signal?: AbortSignal): Promise<number> {
   try {
@@ -160,52 +185,37 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
       const list = known.length > 0 ? known.join(", ") : "none";
       throw new UsageError(`unknown assignment "${config.assignment}" (known: ${list})`);
     }
-    if (config.watch) {
-      const kitDir = join(config.kitsDir, config.assignment);
-      const kit = await loadKit(kitDir);
-      const hooks = progressHooks();
-      await watch({
-        kitDir,
+    if (config.watch) return await watchAndGrade(config, signal);
+    let run: RunResult;
+    let stopped: GradingStopped | null = null;
+    try {
+      run = await runKit({
+        kitDir: join(config.kitsDir, config.assignment),
         submissionDir: config.submissionDir,
-        probes: selectProbes(kit.probes, config.only).map((p) => p.name),
-        grade: ({ only }) =>
-          runKit({
-            kitDir,
-            submissionDir: config.submissionDir,
-            seed: config.seed,
-            only,
-            ...hooks,
-          }),
-        show: (run, round, rounds) => {
-          const files = submissionFiles(config.submissionDir);
-          if (rounds > 1) writeStdout(`  (round ${round} of ${rounds})\n`);
-          writeStdout(formatReport(run, files, useColor()));
-        },
-        say: (line) => writeStdout(`\n${line}\n`),
-        signal: signal ?? new AbortController().signal,
+        submissionLabel: config.submissionLabel,
+        seed: config.seed,
+        only: config.only,
+        sandbox: config.sandbox,
+        signal,
+        ...progressHooks(),
       });
-      return 0;
+    } catch (e) {
+      if (!(e instanceof GradingStopped)) throw e;
+      stopped = e;
+      run = e.run;
     }
-    const run = await runKit({
-      kitDir: join(config.kitsDir, config.assignment),
-      submissionDir: config.submissionDir,
-      seed: config.seed,
-      only: config.only,
-      sandbox: config.sandbox,
-      signal,
-      ...progressHooks(),
-    });
     if (config.sandbox && Deno.env.get(NETNS_ENV) !== "inside") {
       run.notes.unshift(
         "sandbox: no network namespace here: student processes can use the network",
       );
     }
+    run.notes.unshift(modeNote(config));
     writeStdout(formatReport(run, submissionFiles(config.submissionDir), useColor()));
-    if (config.json) await writeRunRecord(config.json, run);
-    if (config.results) await writeResults(config.results, run);
-    if (config.junit) await Deno.writeTextFile(config.junit, toJunit(run));
-    if (config.autolab) writeStdout(`${toAutolab(run)}\n`);
-    if (config.html) await Deno.writeTextFile(config.html, renderHtml(run));
+    await writeOutputs(config, run);
+    if (stopped !== null) {
+      console.error(`grade: ${stopped.message}; results written for the probes that finished`);
+      return stopped.message.includes("SIGINT") ? 130 : 143;
+    }
     return run.probes.every((p) => p.passed) ? 0 : 1;
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
@@ -213,6 +223,76 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     if (argv.includes("--autolab")) writeStdout(`${JSON.stringify({ scores: {} })}\n`);
     return 2;
   }
+}
+
+/** `--watch`: grades, then again at every save of a submission file, until stopped. */
+async function watchAndGrade(config: GradeConfig, signal?: AbortSignal): Promise<number> {
+  const kitDir = join(config.kitsDir, config.assignment);
+  const kit = await loadKit(kitDir);
+  const hooks = progressHooks();
+  await watch({
+    kitDir,
+    submissionDir: config.submissionDir,
+    probes: selectProbes(kit.probes, config.only).map((p) => p.name),
+    grade: ({ only }) =>
+      runKit({
+        kitDir,
+        submissionDir: config.submissionDir,
+        submissionLabel: config.submissionLabel,
+        seed: config.seed,
+        only,
+        sandbox: config.sandbox,
+        ...hooks,
+      }),
+    show: (run, round, rounds) => {
+      if (rounds > 1) writeStdout(`  (round ${round} of ${rounds})\n`);
+      writeStdout(formatReport(run, submissionFiles(config.submissionDir), useColor()));
+    },
+    say: (line) => writeStdout(`\n${line}\n`),
+    signal: signal ?? new AbortController().signal,
+  });
+  return 0;
+}
+
+/**
+ * Writes the reports asked for. Each replaces its file atomically (a fresh temporary file beside
+ * it, then a rename): whatever was at the path, even a file a submission placed there, is
+ * replaced, never written through. Called once every student process is dead.
+ */
+async function writeOutputs(config: GradeConfig, run: RunResult): Promise<void> {
+  if (config.json) await writeAtomically(config.json, JSON.stringify(run) + "\n");
+  if (config.results) {
+    await writeAtomically(config.results, JSON.stringify(toGradescope(run), null, 2) + "\n");
+  }
+  if (config.junit) await writeAtomically(config.junit, toJunit(run));
+  if (config.autolab) writeStdout(`${toAutolab(run)}\n`);
+  if (config.html) await writeAtomically(config.html, renderHtml(run));
+}
+
+/** Writes `text` to a new temporary file next to `path` (mode 0644), then renames it there. */
+export async function writeAtomically(path: string, text: string): Promise<void> {
+  const random = crypto.randomUUID().slice(0, 8);
+  const temp = join(dirname(path), `.${basename(path)}.${Deno.pid}.${random}.tmp`);
+  try {
+    await Deno.writeTextFile(temp, text, { createNew: true, mode: 0o644 });
+    await Deno.rename(temp, path);
+  } catch (e) {
+    await Deno.remove(temp).catch(() => {});
+    throw e;
+  }
+}
+
+/** The first note of every report: whether the submission ran contained, and why. */
+export function modeNote(config: GradeConfig): string {
+  if (config.sandbox) {
+    return "mode: sandboxed (student processes contained; any layer this host lacks is named " +
+      "below)";
+  }
+  if (config.sandboxChosen) {
+    return "mode: NOT sandboxed (--no-sandbox): the submission ran with the grader's access to " +
+      "this machine, less root's";
+  }
+  return `mode: not sandboxed (the student's own ${config.submissionLabel}; --sandbox contains it)`;
 }
 
 /** Set in the environment of a grader re-run in its own network namespace. */
@@ -224,13 +304,18 @@ const NETNS_ENV = "COURSE_GRADER_NETNS";
  * `--sandbox`, or no way to make a namespace here).
  */
 async function inNetworkNamespace(argv: string[]): Promise<number | null> {
-  if (!argv.includes("--sandbox") || Deno.env.get(NETNS_ENV) === "inside") return null;
+  if (Deno.env.get(NETNS_ENV) === "inside") return null;
+  try {
+    if (!parseCommandLine(argv).sandbox) return null;
+  } catch {
+    return null; // main() says what is wrong
+  }
   const self = ["run", "--allow-all", fileURLToPath(import.meta.url), ...argv];
   const command = networkNamespaceCommand(Deno.execPath(), self);
   if (command === null) return null;
   const child = new Deno.Command(command.cmd, {
     args: command.args,
-    env: { [NETNS_ENV]: "inside" },
+    env: { [NETNS_ENV]: "inside", INIT_CWD: userCwd() },
     detached: true, // a signal to our process group must not reach bubblewrap (see below)
   }).spawn();
   // A signal goes to the grader inside, which cleans up and exits; bubblewrap itself would die

@@ -3,7 +3,7 @@ import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CGROUP_ROOT, kernelFs, PARENT } from "../sandbox/cgroups.ts";
 import { GradescopeResultsSchema } from "../report/gradescope.ts";
-import { knownAssignments, parseCommandLine } from "./grade.ts";
+import { knownAssignments, modeNote, parseCommandLine } from "./grade.ts";
 import { isAlive, within } from "./process.ts";
 import { runKit } from "./runner.ts";
 import { processesMatching } from "../sandbox/sandbox.ts";
@@ -71,6 +71,21 @@ Deno.test("grade: a run with failures exits 1 and writes a valid results.json", 
 Deno.test("grade: a fully passing run exits 0", async () => {
   const r = await cli(["kit", "ok", "--kits", ".", "--only", "connects"]);
   assert.equal(r.code, 0, r.stderr + r.stdout);
+});
+
+Deno.test("grade sandboxes someone else's code by default, and every report names the mode", () => {
+  const other = parseCommandLine(["01-echo", "sub"], "/home/ta");
+  assert.equal(other.sandbox, true);
+  assert.match(modeNote(other), /^mode: sandboxed/);
+  const own = parseCommandLine(["01-echo"], "/home/u");
+  assert.equal(own.sandbox, false, "the student's own assignments/01-echo");
+  assert.match(modeNote(own), /^mode: not sandboxed \(the student's own assignments\/01-echo;/);
+  const asked = parseCommandLine(["01-echo", "sub", "--no-sandbox"], "/home/ta");
+  assert.equal(asked.sandbox, false);
+  assert.match(modeNote(asked), /^mode: NOT sandboxed \(--no-sandbox\)/);
+  assert.equal(parseCommandLine(["01-echo", "--sandbox"], "/").sandbox, true);
+  assert.throws(() => parseCommandLine(["01-echo", "--sandbox", "--no-sandbox"]), /contradict/);
+  assert.equal(other.submissionLabel, "sub", "reports show the submission as given");
 });
 
 Deno.test("parseCommandLine resolves paths against the user's directory", () => {
@@ -197,8 +212,9 @@ Deno.test("grade --sandbox: SIGTERM stops the run, then cleans up and exits, lea
   try {
     await writeHoldingKit(join(kits, "holding"));
     const args = ["run", "--allow-all", grade, "holding", join(fixtures, "ok"), "--kits", kits];
+    const results = join(kits, "results.json");
     const child = new Deno.Command(Deno.execPath(), {
-      args: [...args, "--sandbox"],
+      args: [...args, "--sandbox", "--results", results],
       env: { NO_COLOR: "1" },
       stdout: "piped",
       stderr: "piped",
@@ -228,6 +244,12 @@ Deno.test("grade --sandbox: SIGTERM stops the run, then cleans up and exits, lea
     assert.match(cgroups, new RegExp(`/${PARENT}/${basename(runDir)}\n`), "the server was in");
     assert.doesNotMatch(stdout, /the probe after it/, "no probe starts once stopped");
     assert.match(output, /grade: stopped by SIGTERM/);
+    // The results say what ran: the probe cut short failed, the one after it did not run.
+    const written = GradescopeResultsSchema.parse(JSON.parse(await Deno.readTextFile(results)));
+    assert.deepEqual(written.tests.map((t) => t.status), ["failed", "failed"]);
+    assert.match(written.tests[0].output ?? "", /grading was stopped before the probe finished/);
+    assert.match(written.tests[1].output ?? "", /not run: grading was stopped/);
+    assert.match(written.output ?? "", /grading was stopped \(stopped by SIGTERM\)/);
     assert.equal(isAlive(pid), false, "the server is gone");
     assert.deepEqual(processesMatching(runDir), [], "no student process is left");
     assert.deepEqual(processesMatching(kits), [], "no grader or bubblewrap is left");

@@ -113,6 +113,8 @@ export interface StartOptions {
   cwd?: string;
   /** Its environment, over the grader's. */
   env?: Record<string, string>;
+  /** Starts from an empty environment: `env` is all the child gets. */
+  clearEnv?: boolean;
   /** "piped" to {@link ChildHandle.feed} it; "null" by default. */
   stdin?: "null" | "piped";
   /** Bytes kept of stderr and of the interleaved output; defaults to {@link OUTPUT_CAP}. */
@@ -198,6 +200,7 @@ export function startChild(cmd: string, args: string[], options: StartOptions = 
     args,
     cwd: options.cwd,
     env: options.env,
+    clearEnv: options.clearEnv ?? false,
     stdin: options.stdin ?? "null",
     stdout: "piped",
     stderr: "piped",

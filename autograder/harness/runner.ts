@@ -14,6 +14,7 @@ import { describeZodError, loadManifest, type Manifest } from "./manifest.ts";
 import type { Leaderboard, LeaderboardEntry, Probe, Verdict } from "./probe.ts";
 import { within } from "./process.ts";
 import { DEFAULT_LIMITS, openSandbox } from "../sandbox/sandbox.ts";
+import { claimStudentUser } from "../sandbox/student_user.ts";
 import { REPO_ROOT, stageSubmission, type Submission } from "./submission.ts";
 import { TraceRecorder } from "../observe/trace.ts";
 
@@ -50,6 +51,8 @@ export interface RunOptions extends RunHooks {
   kitDir: string;
   /** The student's directory; only the manifest's files are taken from it. */
   submissionDir: string;
+  /** The submission as its reports show it (as given on the command line); the path if absent. */
+  submissionLabel?: string;
   seed?: number;
   /** Run only the probes with these names. */
   only?: string[];
@@ -62,7 +65,7 @@ export interface RunOptions extends RunHooks {
   /**
    * Stops the run: no further probe starts, the running one is cut short (its context's signal
    * aborts and the harness stops waiting for it), and once the run has cleaned up (student
-   * processes, sandbox, staged files), runKit throws the signal's reason.
+   * processes, sandbox, staged files), runKit throws a {@link GradingStopped} holding the run.
    */
   signal?: AbortSignal;
   /** false: no leaderboard measurement even when every probe passes. */
@@ -160,11 +163,32 @@ function hashName(name: string): number {
 export async function runKit(options: RunOptions): Promise<RunResult> {
   const kit = await loadKit(options.kitDir);
   const probes = selectProbes(kit.probes, options.only);
-  const run = options.sandbox
-    ? await runSandboxed(kit, probes, options)
+  // A root grader never runs student code as root, sandbox or not.
+  const run = options.sandbox || Deno.uid() === 0
+    ? await runContained(kit, probes, options)
     : await stageAndRun(kit, probes, options);
-  options.signal?.throwIfAborted();
+  if (options.signal?.aborted) {
+    const why = options.signal.reason instanceof Error
+      ? options.signal.reason.message
+      : String(options.signal.reason ?? "stopped");
+    run.notes.unshift(`grading was stopped (${why}): the probes it did not finish are failed`);
+    throw new GradingStopped(why, run);
+  }
   return run;
+}
+
+/**
+ * Thrown by {@link runKit} when its signal stopped the run, after the clean-up: `run` holds every
+ * finished probe's verdict, and the others marked as not run, for the results to be written.
+ */
+export class GradingStopped extends Error {
+  override name = "GradingStopped";
+  /** The run as far as it went. */
+  run: RunResult;
+  constructor(message: string, run: RunResult) {
+    super(message);
+    this.run = run;
+  }
 }
 
 async function stageAndRun(kit: Kit, probes: Probe[], options: RunOptions): Promise<RunResult> {
@@ -175,13 +199,38 @@ async function stageAndRun(kit: Kit, probes: Probe[], options: RunOptions): Prom
   );
 }
 
-function runSandboxed(kit: Kit, probes: Probe[], options: RunOptions): Promise<RunResult> {
+/**
+ * Runs the probes with every student process in the run's sandbox: as a user of the run's own
+ * when the grader is root, and in namespaces and cgroups too when `options.sandbox` asks.
+ * Everything of the run lives in one directory (root's; the user's scratch space inside it),
+ * removed at the end after every process of the user is dead.
+ */
+function runContained(kit: Kit, probes: Probe[], options: RunOptions): Promise<RunResult> {
   return inRunDirectory(async (runDir) => {
-    const sandbox = openSandbox(basename(runDir), { ...DEFAULT_LIMITS, ...kit.manifest.limits });
-    return await withCleanup(() => sandbox.close(), async () => {
-      const submission = await stageSubmission(kit.manifest, options.submissionDir);
-      const jail = { box: sandbox, visible: [join(REPO_ROOT, "shared"), runDir] };
+    const user = Deno.uid() === 0 ? await claimStudentUser(options.signal) : null;
+    const scratch = join(runDir, "scratch");
+    await Deno.mkdir(scratch, { mode: 0o700 });
+    if (user !== null) await Deno.chown(scratch, user.uid, user.gid);
+    const limits = { ...DEFAULT_LIMITS, ...kit.manifest.limits };
+    const sandbox = openSandbox(basename(runDir), limits, {
+      namespaces: options.sandbox ?? false,
+      user,
+      runDir,
+      scratch,
+    });
+    const close = async () => {
+      await sandbox.close();
+      user?.release();
+    };
+    return await withCleanup(close, async () => {
+      const submission = await stageSubmission(kit.manifest, options.submissionDir, {
+        copyShared: true,
+      });
+      const jail = { box: sandbox, visible: [runDir] };
       const run = await runProbes(kit, probes, submission, options, jail);
+      if (user !== null) {
+        run.notes.unshift(`user: student processes ran as ${user.name} (uid ${user.uid})`);
+      }
       run.notes.unshift(...sandbox.notes);
       return run;
     });
@@ -246,19 +295,23 @@ async function runProbes(
   options.onBegin?.({
     assignment,
     title,
-    submission: submission.source,
+    submission: options.submissionLabel ?? submission.source,
     seed,
     probes: probes.length,
   });
   for (const probe of probes) {
-    if (options.signal?.aborted) break;
+    if (options.signal?.aborted) {
+      results.push(resultOf(probe, fail("not run: grading was stopped"), 0));
+      continue;
+    }
     options.onStart?.(probe);
     const { readyMs, signal: stop } = options;
     const env = { seed, submission, budgetEnd, readyMs, notes, jail, stop };
-    const result = await runProbe(probe, env);
+    const result = withoutStaffPaths(await runProbe(probe, env), submission, jail);
     results.push(result);
     options.onResult?.(result);
   }
+  notes.splice(0, notes.length, ...notes.map((n) => hidePaths(n, submission, jail)));
   const sum = (f: (r: ProbeResult) => number) => results.reduce((a, r) => a + f(r), 0);
   // The leaderboard measures a correct submission only, and only in a whole run.
   const allPassed = results.length === kit.probes.length && results.every((r) => r.passed);
@@ -269,7 +322,7 @@ async function runProbes(
   }
   return {
     assignment: kit.manifest.name,
-    submission: submission.source,
+    submission: options.submissionLabel ?? submission.source,
     seed,
     startedAt: startedAt.toISOString(),
     ms: Date.now() - startedAt.getTime(),
@@ -305,6 +358,25 @@ async function measureLeaderboard(
     return undefined;
   }
   return entries;
+}
+
+/**
+ * `text` with the grader's own paths replaced by names: the staged submission by
+ * `<submission>`, the run's directory by `<run>`, the staff checkout by `<course>`. Reports go to
+ * students, and say nothing of where the grader keeps things.
+ */
+export function hidePaths(text: string, submission: Submission, jail?: Jail): string {
+  const names: [string, string][] = [[submission.dir, "<submission>"]];
+  if (jail !== undefined) names.push(...jail.visible.map((d): [string, string] => [d, "<run>"]));
+  names.push([REPO_ROOT, "<course>"]);
+  for (const [path, name] of names) text = text.replaceAll(path, name);
+  return text;
+}
+
+function withoutStaffPaths(r: ProbeResult, submission: Submission, jail?: Jail): ProbeResult {
+  r.message = hidePaths(r.message, submission, jail);
+  if (r.serverOutput !== undefined) r.serverOutput = hidePaths(r.serverOutput, submission, jail);
+  return r;
 }
 
 interface ProbeEnv {
@@ -359,6 +431,9 @@ export async function runProbe(probe: Probe, env: ProbeEnv): Promise<ProbeResult
   else verdict = outcome;
   const ms = performance.now() - started;
   for (const note of await h.cleanup()) env.notes.push(`${probe.name}: ${note}`);
+  // Whatever escaped the probe's process groups (a setsid daemon) dies before the next probe.
+  const escaped = await env.jail?.box.sweep() ?? 0;
+  if (escaped > 0) env.notes.push(`${probe.name}: killed ${escaped} processes left running`);
   const output = h.serverOutput();
   const result = resultOf(probe, verdict, ms);
   result.trace = recorder.finish();

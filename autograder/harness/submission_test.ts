@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseManifest } from "./manifest.ts";
-import { MissingFilesError, REPO_ROOT, stageSubmission } from "./submission.ts";
+import { FILE_CAP, MissingFilesError, REPO_ROOT, stageSubmission } from "./submission.ts";
 
 const manifest = parseManifest({
   name: "t",
@@ -67,5 +67,47 @@ Deno.test("stageSubmission lists every missing file", async () => {
     assert.ok(err instanceof MissingFilesError);
     assert.deepEqual(err.missing, ["server.ts", "lib/util.ts"]);
     assert.match(err.message, /^Missing files in .*: server\.ts, lib\/util\.ts$/);
+  });
+});
+
+Deno.test("stageSubmission refuses symlinks, FIFOs and huge files, saying why", async () => {
+  const files = ["server.ts", "a.ts", "b.ts", "c.ts", "d.ts"];
+  const tiny = parseManifest({ ...manifest, files });
+  await withSource({ "server.ts": "fine" }, async (src) => {
+    await Deno.symlink("/etc/shadow", join(src, "a.ts"));
+    await Deno.symlink(join(REPO_ROOT, "solutions", "01-echo", "server.ts"), join(src, "b.ts"));
+    const made = await new Deno.Command("mkfifo", { args: [join(src, "c.ts")] }).output();
+    assert.ok(made.success, "mkfifo");
+    await Deno.writeFile(join(src, "d.ts"), new Uint8Array(FILE_CAP + 1));
+    const err = await stageSubmission(tiny, src).catch((e) => e);
+    assert.ok(err instanceof MissingFilesError, String(err));
+    assert.deepEqual(err.missing, ["a.ts", "b.ts", "c.ts", "d.ts"]);
+    assert.match(err.message, /a\.ts is a symbolic link; b\.ts is a symbolic link/);
+    assert.match(err.message, /c\.ts is not a regular file; d\.ts is larger than 4 MiB/);
+  });
+});
+
+Deno.test("stageSubmission refuses a file reached through a symlinked directory", async () => {
+  await withSource({ "server.ts": "s" }, async (src) => {
+    await Deno.symlink(join(REPO_ROOT, "shared"), join(src, "lib"));
+    const err = await stageSubmission(manifest, src).catch((e) => e);
+    assert.ok(err instanceof MissingFilesError);
+    assert.deepEqual(err.missing, ["lib/util.ts"]);
+    assert.match(err.message, /lib is a symbolic link/);
+  });
+});
+
+Deno.test("stageSubmission with copyShared: mode 0644 files, the library beside them", async () => {
+  await withSource({ "server.ts": "s", "lib/util.ts": "u" }, async (src) => {
+    await Deno.chmod(join(src, "server.ts"), 0o4755); // set-user-id: must not survive
+    const sub = await stageSubmission(manifest, src, { copyShared: true });
+    try {
+      assert.equal((await Deno.stat(join(sub.dir, "server.ts"))).mode! & 0o7777, 0o644);
+      const config = JSON.parse(await Deno.readTextFile(sub.config));
+      assert.match(config.imports["@course/shared"], /\/\.course-shared\/mod\.ts$/);
+      await Deno.stat(join(sub.dir, ".course-shared", "mod.ts"));
+    } finally {
+      await sub.remove();
+    }
   });
 });

@@ -35,6 +35,18 @@ export function useColor(): boolean {
   return Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
 }
 
+/**
+ * `text` safe to print on a terminal: every control character but newline and tab (C0, DEL, C1:
+ * ESC sequences, NUL, carriage return, bell...) shown as an escape such as `\x1b`, so that no
+ * output of a student program can move the cursor, recolour, retitle or clear the TA's terminal.
+ */
+export function safeText(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => {
+    return `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
+  });
+}
+
 function paint(on: boolean, code: number, text: string): string {
   return on ? `\x1b[${code}m${text}\x1b[0m` : text;
 }
@@ -47,7 +59,9 @@ export function probeLine(r: ProbeResult, color = false): string {
   const tag = r.passed ? paint(color, 32, "PASS") : paint(color, 31, "FAIL");
   const pts = `${r.score}/${r.points}`.padStart(5);
   const line = `  ${tag}  ${r.name.padEnd(28)} ${pts}  ${(r.ms / 1000).toFixed(2).padStart(6)}s`;
-  const margin = r.passed && r.message !== "ok" && r.message !== "" ? r.message.split("\n")[0] : "";
+  const margin = r.passed && r.message !== "ok" && r.message !== ""
+    ? safeText(r.message.split("\n")[0])
+    : "";
   return margin === "" ? line : `${line}  ${paint(color, 2, margin)}`;
 }
 
@@ -59,9 +73,11 @@ function indent(text: string, prefix = "        "): string {
 export function formatProbe(r: ProbeResult, color = false): string {
   const lines = [probeLine(r, color)];
   if (!r.passed) {
-    lines.push(indent(r.message));
-    if (r.hint) lines.push(indent(`hint: ${r.hint}`));
-    if (r.serverOutput) lines.push(indent("server output:"), indent(r.serverOutput, "          "));
+    lines.push(indent(safeText(r.message)));
+    if (r.hint) lines.push(indent(`hint: ${safeText(r.hint)}`));
+    if (r.serverOutput) {
+      lines.push(indent("server output:"), indent(safeText(r.serverOutput), "          "));
+    }
   }
   return lines.join("\n") + "\n";
 }
@@ -75,9 +91,10 @@ export function formatTotals(run: RunResult, color = false): string {
     paint(color, all ? 32 : 31, `  ${passed}/${run.probes.length} probes passed`) +
     `, score ${run.score}/${run.maxScore}, ${(run.ms / 1000).toFixed(1)}s, seed ${run.seed}`,
   ];
-  for (const note of run.notes) lines.push(`  note: ${note}`);
+  for (const note of run.notes) lines.push(`  note: ${safeText(note)}`);
   if (run.leaderboard) {
-    const figures = run.leaderboard.map((e) => `${e.name} ${formatFigure(e.value)}`).join("; ");
+    const figures = run.leaderboard.map((e) => `${safeText(e.name)} ${formatFigure(e.value)}`)
+      .join("; ");
     lines.push(`  leaderboard (not part of the score): ${figures}`);
   }
   return lines.join("\n") + "\n";
@@ -101,16 +118,17 @@ export function foldOutput(text: string): string {
  * hint and folded server output.
  */
 export function formatReport(run: RunResult, files: Record<string, string>, color = false): string {
-  const parts = [formatTotals(run, color).trimEnd(), formatNextStep(nextStep(run, files)), ""];
+  const next = safeText(formatNextStep(nextStep(run, files)));
+  const parts = [formatTotals(run, color).trimEnd(), next, ""];
   const failed = run.probes.filter((p) => !p.passed);
   if (failed.length > 0) parts.push(paint(color, 1, "  What failed:"), "");
   for (const r of failed) {
-    parts.push(probeLine(r, color), indent(r.message));
-    if (r.hint) parts.push(indent(`hint: ${r.hint}`));
+    parts.push(probeLine(r, color), indent(safeText(r.message)));
+    if (r.hint) parts.push(indent(`hint: ${safeText(r.hint)}`));
     if (r.serverOutput) {
       parts.push(
         indent("server output (its end):"),
-        indent(foldOutput(r.serverOutput), "          "),
+        indent(safeText(foldOutput(r.serverOutput)), "          "),
       );
     }
     parts.push("");
@@ -132,7 +150,9 @@ export function progressHooks(options: ReportOptions = {}): RunHooks {
   return {
     onBegin: (s: RunStart) =>
       write(
-        `Grading ${s.assignment}: ${s.title}\n  submission: ${s.submission}\n  seed: ${s.seed}\n\n`,
+        `Grading ${s.assignment}: ${s.title}\n  submission: ${
+          safeText(s.submission)
+        }\n  seed: ${s.seed}\n\n`,
       ),
     onStart: (p: Probe) => write(paint(color, 2, `  …     ${p.name}  ${p.title}`) + "\n"),
     // One line each while the run goes on: the details come after the next step, at the end.

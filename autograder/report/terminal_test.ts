@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatProbe, formatTotals, probeLine, progressHooks } from "./terminal.ts";
+import { formatProbe, formatTotals, probeLine, progressHooks, safeText } from "./terminal.ts";
 import type { ProbeResult, RunResult } from "./result.ts";
 
 const pass: ProbeResult = {
@@ -54,4 +54,14 @@ Deno.test("formatTotals and progress hooks", () => {
   });
   hooks.onResult!(pass);
   assert.equal(out, "  …     echo-all-bytes  echoes every byte value\n" + probeLine(pass) + "\n");
+});
+
+Deno.test("no control byte of student output reaches the terminal; newline and tab do", () => {
+  const hostile = "a\x1b]0;pwned\x07b\x1b[2J\x00c\r\x9b31m\td\ne";
+  const text = formatProbe({ ...fail, message: hostile, serverOutput: hostile }) +
+    probeLine({ ...pass, message: hostile });
+  // deno-lint-ignore no-control-regex
+  assert.doesNotMatch(text, /[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+  assert.match(text, /a\\x1b\]0;pwned\\x07b\\x1b\[2J\\x00c\\x0d\\x9b31m\td\n/);
+  assert.equal(safeText("tab\there\nnext"), "tab\there\nnext");
 });

@@ -3,7 +3,7 @@
  *
  * ```sh
  * deno task grade-all <assignment> <dir-of-submissions> [--jobs N] [--out DIR] [--repeat K]
- *                      [--seed N] [--only PROBE] [--timeout S] [--no-sandbox]
+ *                      [--seed N] [--only PROBE] [--timeout S]
  * ```
  *
  * Each sub-directory of `<dir-of-submissions>` is one student's submission. Each is graded by
@@ -15,7 +15,7 @@
  * that produced no results when another did, is flagged as flaky in the CSV instead of one
  * verdict being picked silently. `--timeout` caps one grader run (default: the kit's budget
  * plus a minute); `--only` passes through. Every run is sandboxed (`grade --sandbox`, see
- * sandbox.ts) unless `--no-sandbox` is given.
+ * sandbox.ts): these are other people's programs, so there is no way to turn it off.
  *
  * @module
  */
@@ -26,12 +26,13 @@ import { z } from "zod";
 import { cappedText, startChild, within } from "../harness/process.ts";
 import type { LeaderboardEntry } from "../harness/probe.ts";
 import { readRunRecord } from "../report/result.ts";
+import { safeText } from "../report/terminal.ts";
 import { leaderboardCsv, leaderboardHtml } from "./leaderboard.ts";
 import { loadKit, selectProbes } from "../harness/runner.ts";
 import { REPO_ROOT } from "../harness/submission.ts";
 
 const USAGE = "usage: deno task grade-all <assignment> <dir-of-submissions> [--jobs N] " +
-  "[--out DIR] [--repeat K] [--seed N] [--only PROBE] [--timeout S] [--no-sandbox]";
+  "[--out DIR] [--repeat K] [--seed N] [--only PROBE] [--timeout S]";
 
 /** The validated command line of grade-all. */
 export const BatchConfigSchema = z.object({
@@ -43,7 +44,10 @@ export const BatchConfigSchema = z.object({
   seed: z.coerce.number().int().nonnegative(),
   only: z.array(z.string()).default([]),
   timeoutS: z.coerce.number().positive().optional(),
-  sandbox: z.boolean(),
+  /** Where the kits are (tests use a fixture kit); default autograder/kits. */
+  kitsDir: z.string(),
+  /** Always true: other people's submissions are always contained. */
+  sandbox: z.literal(true),
 });
 
 /** A validated grade-all command line. */
@@ -74,6 +78,9 @@ export interface StudentGrade {
 
 /** Parses grade-all's command line; throws an Error whose message is one line. */
 export function parseBatchArgs(argv: string[], cwd: string): BatchConfig {
+  if (argv.includes("--no-sandbox")) {
+    throw new Error(`grade-all always sandboxes: --no-sandbox is for one's own work (${USAGE})`);
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -84,7 +91,7 @@ export function parseBatchArgs(argv: string[], cwd: string): BatchConfig {
       seed: { type: "string" },
       only: { type: "string", multiple: true },
       timeout: { type: "string" },
-      "no-sandbox": { type: "boolean" },
+      kits: { type: "string" },
     },
   });
   const [assignment, submissions, ...extra] = positionals;
@@ -100,7 +107,8 @@ export function parseBatchArgs(argv: string[], cwd: string): BatchConfig {
     seed: values.seed ?? Math.floor(Math.random() * 2 ** 31),
     only: values.only?.flatMap((o) => o.split(",")),
     timeoutS: values.timeout,
-    sandbox: !values["no-sandbox"],
+    kitsDir: resolve(cwd, values.kits ?? join(REPO_ROOT, "autograder", "kits")),
+    sandbox: true,
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -183,7 +191,9 @@ async function runGrader(
     "--seed",
     String(config.seed),
     ...config.only.flatMap((name) => ["--only", name]),
-    ...(config.sandbox ? ["--sandbox"] : []),
+    "--sandbox",
+    "--kits",
+    config.kitsDir,
   ];
   const child = startChild(Deno.execPath(), args, {
     cwd: REPO_ROOT,
@@ -281,7 +291,7 @@ async function pool<T, R>(items: T[], jobs: number, work: (item: T) => Promise<R
 export async function main(argv: string[]): Promise<number> {
   try {
     const config = parseBatchArgs(argv, Deno.env.get("INIT_CWD") || Deno.cwd());
-    const kit = await loadKit(join(REPO_ROOT, "autograder", "kits", config.assignment));
+    const kit = await loadKit(join(config.kitsDir, config.assignment));
     const selected = selectProbes(kit.probes, config.only); // an unknown --only fails here, once
     const students = listStudents(config.submissions);
     if (students.length === 0) throw new Error(`no submissions in ${config.submissions}`);
@@ -296,9 +306,11 @@ export async function main(argv: string[]): Promise<number> {
       if (grade.error) failed++;
       const line = progressLine(done, students.length, failed, Date.now() - started);
       // On a terminal the bar redraws itself; a student who could not be graded stays above it.
-      const above = grade.error ? `\r\x1b[K${student}: ${grade.error}\n` : "\r";
+      // A directory's name is the student's choice: no control byte of it reaches the terminal.
+      const said = safeText(`${student}: ${grade.error ?? "graded"}`);
+      const above = grade.error ? `\r\x1b[K${said}\n` : "\r";
       if (tty) await Deno.stdout.write(new TextEncoder().encode(`${above}${line}`));
-      else console.log(`${student}: ${grade.error ?? "graded"}  ${line}`);
+      else console.log(`${said}  ${line}`);
       return grade;
     });
     if (tty) console.log();

@@ -3,6 +3,7 @@ import { unzipSync } from "fflate";
 import { dirname, join } from "node:path";
 import { GradescopeResultsSchema } from "../report/gradescope.ts";
 import { REPO_ROOT } from "../harness/submission.ts";
+import { processesMatching } from "../sandbox/sandbox.ts";
 import { buildPackage, inPackage, packageFiles, runScript } from "./package_gradescope.ts";
 
 Deno.test("the Gradescope package holds the grader and one kit, and nothing staff-only", () => {
@@ -107,5 +108,58 @@ Deno.test("run_autograder writes results.json when the grader hangs", async () =
     assert.equal(results.output, "The grader could not run: it did not finish within 1 s");
   } finally {
     await Deno.remove(root, { recursive: true });
+  }
+});
+
+/** A host like Gradescope's containers: bubblewrap cannot make namespaces, cgroups are read-only. */
+const CONTAINER = {
+  COURSE_SANDBOX_BWRAP: join(REPO_ROOT, "autograder/fixtures/hostile/fake_host/bwrap"),
+  COURSE_SANDBOX_CGROUP_ROOT: join(REPO_ROOT, "autograder/fixtures/hostile/fake_host/cgroup"),
+};
+
+/** The reference echo solution with a hostile fixture's attack run first, at every start. */
+async function attackingSolution(attack: string, folder: string, root: string): Promise<void> {
+  const fixture = join(REPO_ROOT, "autograder/fixtures/hostile/submissions", attack, "server.ts");
+  const text = await Deno.readTextFile(fixture);
+  const prelude = text.slice(0, text.indexOf("// Then it serves"))
+    .replaceAll("@@REPO_ROOT@@", join(root, "source"));
+  const server = await Deno.readTextFile(join(REPO_ROOT, "solutions/01-echo/server.ts"));
+  await Deno.mkdir(folder, { recursive: true });
+  await Deno.writeTextFile(join(folder, "server.ts"), `${prelude}\n${server}`);
+  await Deno.copyFile(join(REPO_ROOT, "solutions/01-echo/client.ts"), join(folder, "client.ts"));
+}
+
+Deno.test("run_autograder in a simulated Gradescope container: attacks contained, full marks", async () => {
+  for (const attack of ["forge_results", "read_env", "read_solutions", "kill_grader", "daemon"]) {
+    const root = await Deno.makeTempDir({ prefix: "gradescope-test-" });
+    try {
+      await unpack(root);
+      await attackingSolution(attack, join(root, "submission"), root);
+      const { code } = await new Deno.Command("bash", {
+        args: [join(root, "source", "run_autograder")],
+        env: {
+          AUTOGRADER_ROOT: root,
+          DENO: Deno.execPath(),
+          NO_COLOR: "1",
+          GRADER_SECRET: "s3cret-of-the-grader",
+          ...CONTAINER,
+        },
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      assert.equal(code, 0);
+      await new Promise((resolve) => setTimeout(resolve, 1_000)); // a forger's time to act
+      const text = await Deno.readTextFile(join(root, "results", "results.json"));
+      const results = GradescopeResultsSchema.parse(JSON.parse(text));
+      // Scored on what it did: the reference's echo, whatever else it tried.
+      assert.equal(results.score, 20, `${attack}: ${text}`);
+      assert.match(results.output, /bubblewrap is missing or not allowed/);
+      assert.match(results.output, /user: student processes ran as/);
+      assert.doesNotMatch(text, /ESCAPED|forged/);
+      const left = processesMatching("course-hostile").concat(processesMatching("sleep\u00001001"));
+      assert.deepEqual(left, [], `${attack}: nothing left running`);
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
   }
 });
