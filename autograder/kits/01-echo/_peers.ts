@@ -18,9 +18,9 @@ export interface Peer {
   close(): Promise<void>;
 }
 
-/** Starts an in-process echo server on a free loopback port. */
-export function startEchoPeer(): Peer {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+/** Starts an in-process echo server on a free loopback port of `host` (127.0.0.1 or ::1). */
+export function startEchoPeer(host = "127.0.0.1"): Peer {
+  const listener = Deno.listen({ hostname: host, port: 0 });
   const sessions = new Set<Promise<void>>();
   const conns = new Set<Deno.Conn>();
   const accepting = (async () => {

@@ -9,10 +9,11 @@
  * @module
  */
 import type { Probe, ProbeContext, ProgramResult, ServerHandle, Verdict } from "../../kit.ts";
-import { openFdCount } from "../../kit.ts";
+import { openFdCount, tcpSockets } from "../../kit.ts";
 import { within } from "../../kit.ts";
 import { type Received, sameBytes } from "../../kit.ts";
 import { haveProgram, type Peer, startEchoPeer, startSocatEcho } from "./_peers.ts";
+import { missingCalls } from "./_lesson.ts";
 
 const encoder = new TextEncoder();
 
@@ -184,12 +185,25 @@ const serverHalfClose: Probe = {
   },
 };
 
+/** `st` in /proc/net/tcp for TIME-WAIT. */
+const TCP_TIME_WAIT = "06";
+
+/** A session that ends on an error path: a reset mid-echo, or a close with nothing sent. */
+async function rudeSession(ctx: ProbeContext, port: number, i: number): Promise<void> {
+  if (i % 2 === 0) {
+    await resetMidTransfer(ctx, port, ctx.bytes(256 * 1024), 5_000);
+  } else {
+    const conn = await ctx.dial(port);
+    conn.close(); // a full close with nothing sent: the server reads end of file at once
+  }
+}
+
 const serverFdLeak: Probe = {
   name: "server-fd-leak",
-  title: "200 clients in a row: the server's open-fd count does not grow",
+  title: "200 clients in a row, then 100 that reset or leave: the open-fd count does not grow",
   points: 2,
   visibility: "visible",
-  deadlineMs: 30_000,
+  deadlineMs: 60_000,
   hint: "README.md §6 Closing what you open",
   async run(ctx) {
     const server = await startEcho(ctx);
@@ -199,21 +213,76 @@ const serverFdLeak: Probe = {
       const failed = await session(i);
       if (failed) return failed;
     }
-    const before = openFdCount(server.pid);
+    const counts = [openFdCount(server.pid)];
+    const problems: string[] = [];
     for (let i = 5; i < 205; i++) {
       const failed = await session(i);
       if (failed) return failed;
     }
-    const after = openFdCount(server.pid);
-    if (after - before > 10) {
+    counts.push(openFdCount(server.pid));
+    if (counts[1] - counts[0] > 10) {
+      problems.push(`200 clients echoed and closed: ${counts[0]} -> ${counts[1]} open fds`);
+    }
+    for (let i = 0; i < 100; i++) await rudeSession(ctx, server.port, i);
+    // An iterative server serves this one only after every rude session has ended.
+    const failed = await session(1_000);
+    if (failed) return failed;
+    counts.push(openFdCount(server.pid));
+    if (counts[2] - counts[1] > 10) {
+      problems.push(
+        `100 clients that reset mid-echo or closed without sending: ${counts[1]} -> ${
+          counts[2]
+        } open fds`,
+      );
+    }
+    if (problems.length > 0) {
       return ctx.fail({
-        what: "200 clients connected, echoed and closed one after another",
-        expected: `about ${before} open fds in the server (from /proc/${server.pid}/fd)`,
-        got: `${after} open fds: ${after - before} more than before`,
-        note: "each accepted connection's fd must be closed when its client is done",
+        what: `the server's open fds (from /proc/${server.pid}/fd) grew: ${problems.join("; ")}`,
+        expected: "at most 10 more than before each batch",
+        note: "each accepted connection's fd must be closed on every path: after end of file " +
+          "and after an error (close in a finally)",
       });
     }
-    return ctx.pass(`open fds: ${before} before, ${after} after 200 clients`);
+    return ctx.pass(
+      `open fds ${counts.join(" -> ")} over 200 clients then 100 rude ones, bound +10 each`,
+    );
+  },
+};
+
+const serverRestart: Probe = {
+  name: "server-restart",
+  title: "Stopped with clients connected, the server restarts at once on the same port",
+  points: 1,
+  visibility: "visible",
+  deadlineMs: 30_000,
+  hint: "README.md §3 The socket calls (Why SO_REUSEADDR)",
+  async run(ctx) {
+    const first = await startEcho(ctx);
+    // A session in the middle of its echo: stopping the server makes the kernel close the
+    // server's end first, so that end sits in TIME-WAIT on the server's port afterwards.
+    const conn = await ctx.dial(first.port);
+    const hello = encoder.encode("hello before the restart\n");
+    await conn.send(hello);
+    await conn.readExactly(hello.length, { ms: 5_000 });
+    await first.stop();
+    await conn.receive({ ms: 2_000 }); // the server's FIN
+    conn.close();
+    const waiting =
+      tcpSockets().filter((s) => s.localPort === first.port && s.state === TCP_TIME_WAIT).length;
+    let second: ServerHandle;
+    try {
+      second = await ctx.startServer({ port: first.port, env: shortCounts(ctx), readyMs: 5_000 });
+    } catch (err) {
+      return ctx.fail({
+        what: `stopped the server and started it again on port ${first.port} at once, with ` +
+          `${waiting} of its connections in TIME-WAIT`,
+        expected: "the server to listen again",
+        got: (err as Error).message,
+        note: "set SO_REUSEADDR on the listening socket before bind",
+      });
+    }
+    const failed = await expectEcho(ctx, second, hello, 5_000);
+    return failed ?? ctx.pass(`restarted with ${waiting} connection(s) in TIME-WAIT on the port`);
   },
 };
 
@@ -312,8 +381,13 @@ function stderrOf(result: ProgramResult): string | undefined {
 }
 
 /** Runs the student's client against `peer` with `input` on stdin; checks stdout and exit. */
-async function clientCopies(ctx: ProbeContext, peer: Peer, input: Uint8Array): Promise<Verdict> {
-  const args = ["--host", "127.0.0.1", "--port", String(peer.port)];
+async function clientCopies(
+  ctx: ProbeContext,
+  peer: Peer,
+  input: Uint8Array,
+  host = "127.0.0.1",
+): Promise<Verdict> {
+  const args = ["--host", host, "--port", String(peer.port)];
   const result = await ctx.runProgram("client", args, {
     stdin: input,
     timeoutMs: 10_000,
@@ -422,6 +496,66 @@ const clientRefused: Probe = {
   },
 };
 
+const clientIpv6: Probe = {
+  name: "client-ipv6",
+  title: "Client connects to an IPv6 address (--host ::1)",
+  points: 1,
+  visibility: "visible",
+  deadlineMs: 30_000,
+  hint: "README.md §3 The socket calls",
+  async run(ctx) {
+    const peer = startEchoPeer("::1");
+    try {
+      const input = ctx.bytes(64 * 1024);
+      return await clientCopies(ctx, peer, input, "::1");
+    } finally {
+      await peer.close();
+    }
+  },
+};
+
+/** The socket calls each file must make itself (§3), the library's helpers aside. */
+const REQUIRED_CALLS: Record<string, string[][]> = {
+  "server.ts": [["socket"], ["setsockopt"], ["bind"], ["listen"], ["accept"], ["read"], [
+    "write",
+    "writeAll",
+  ], ["close"]],
+  "client.ts": [["socket"], ["connect"], ["read"], ["write", "writeAll"], ["shutdown"], [
+    "close",
+  ]],
+};
+
+const ownSocketCalls: Probe = {
+  name: "own-socket-calls",
+  title: "server.ts and client.ts make the socket calls themselves (read from the source)",
+  points: 2,
+  visibility: "visible",
+  deadlineMs: 30_000,
+  hint: "README.md §3 The socket calls",
+  async run(ctx) {
+    const problems: string[] = [];
+    const unfinished: string[] = [];
+    for (const [file, calls] of Object.entries(REQUIRED_CALLS)) {
+      const text = await Deno.readTextFile(`${ctx.submission.dir}/${file}`);
+      const { missing, todos } = missingCalls(file, text, calls);
+      if (missing.length > 0) problems.push(`${file} never calls ${missing.join(", ")}`);
+      if (todos.length > 0) unfinished.push(`${file} line ${todos.join(", ")}`);
+    }
+    if (problems.length > 0) {
+      return ctx.fail({
+        what: problems.join("; "),
+        expected: "each call made by your own code, as §3 lists them",
+        note: unfinished.length > 0
+          ? `not written yet: todo(...) at ${unfinished.join("; ")}`
+          : "helpers that make the calls for you (listenTcp, connectTcp) earn nothing here: " +
+            "the calls are the lesson",
+      });
+    }
+    const counted = Object.values(REQUIRED_CALLS).flat().length;
+    return ctx.pass(`all ${counted} required calls found in server.ts and client.ts`);
+  },
+};
+
 /** The 01-echo probes, in the order they run. */
 export const probes: Probe[] = [
   serverAllBytes,
@@ -429,9 +563,12 @@ export const probes: Probe[] = [
   serverInteractive,
   serverHalfClose,
   serverFdLeak,
+  serverRestart,
   serverSurvivesReset,
   serverBadArgs,
   clientBinary,
   clientSocat,
   clientRefused,
+  clientIpv6,
+  ownSocketCalls,
 ];
