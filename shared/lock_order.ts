@@ -40,11 +40,28 @@ export function pushHeld(group: number, lock: number): void {
   held.push({ group, lock });
 }
 
+// Per thread: the last tryLock that failed, forgotten when this thread releases any lock.
+let lastFailedTry: Held | null = null;
+
+/** Records that this thread's tryLock of `lock` failed. */
+export function failedTry(group: number, lock: number): void {
+  lastFailedTry = { group, lock };
+}
+
+/**
+ * True when this thread's last failed tryLock was of `lock` and it has released nothing since:
+ * trying again is then waiting for `lock` while holding what it holds.
+ */
+export function retriesWithoutRelease(group: number, lock: number): boolean {
+  return lastFailedTry?.group === group && lastFailedTry.lock === lock;
+}
+
 /** Forgets the most recent hold of `lock`; false when this thread does not hold it. */
 export function popHeld(group: number, lock: number): boolean {
   for (let i = held.length - 1; i >= 0; i--) {
     if (held[i].group === group && held[i].lock === lock) {
       held.splice(i, 1);
+      lastFailedTry = null;
       return true;
     }
   }

@@ -1,10 +1,12 @@
 import {
+  failedTry,
   findCycles,
   heldLocks,
   type LockOrderEdge,
   popHeld,
   pushHeld,
   reportEvent,
+  retriesWithoutRelease,
 } from "./lock_order.ts";
 
 // A mutex is one 32-bit word of shared memory, in the style of a Linux futex:
@@ -143,11 +145,24 @@ export class MutexGroup {
     pushHeld(this.#id, i);
   }
 
-  /** Acquires mutex `i` if it is free, without waiting; true when it did. */
+  /**
+   * Acquires mutex `i` if it is free, without waiting; true when it did. One try waits for
+   * nothing, so it records no order; but trying `i` again after a failed try, without having
+   * released any lock in between, is waiting for `i` while holding the rest (a spin): that is
+   * recorded like `lock(i)`, self-deadlock included.
+   */
   tryLock(i: number): boolean {
     this.#check(i);
+    if (retriesWithoutRelease(this.#id, i)) {
+      const before = heldLocks(this.#id);
+      if (before.includes(i)) this.#reportSelfDeadlock(i);
+      for (const first of before) this.#recordOrder(first, i);
+    }
     const cell = HEADER_WORDS + i;
-    if (Atomics.compareExchange(this.#cells, cell, UNLOCKED, LOCKED) !== UNLOCKED) return false;
+    if (Atomics.compareExchange(this.#cells, cell, UNLOCKED, LOCKED) !== UNLOCKED) {
+      failedTry(this.#id, i);
+      return false;
+    }
     pushHeld(this.#id, i);
     return true;
   }

@@ -612,9 +612,9 @@ const deadlock: Probe = {
 };
 
 /** The deadlock failure, naming the stuck requests (the report adds the server's output). */
-function stuck(ctx: ProbeContext, requests: string[]): Verdict {
+function stuck(ctx: ProbeContext, requests: string[], seconds = 10): Verdict {
   return ctx.fail({
-    what: "deadlock: requests got no reply within 10 s while the server was running",
+    what: `deadlock: requests got no reply within ${seconds} s while the server was running`,
     expected: "every EXCH answered",
     got: `stuck: ${requests.join("; ")}`,
     note: "EXCH k k and two keys of one bucket need one lock; two buckets: lower number first",
@@ -673,16 +673,61 @@ const lockOrder: Probe = {
           steps.push({ send: command, expect: { kind: "exchanged" }, note: command });
         }
         failed = await runScript(ctx, client, steps);
+        failed ??= await contendedExch(ctx, server.port, a, b);
       } finally {
         client.close();
       }
       await server.stop();
-      return judgeReport(ctx, await readReport(report)) ?? failed ?? ctx.pass();
+      const events = await readReport(report);
+      const orders = events.filter((e) => e.event === "order").length;
+      return judgeReport(ctx, events) ?? failed ??
+        ctx.pass(`${orders} lock orders recorded, no cycle, no self-deadlock`);
     } finally {
       await Deno.remove(report);
     }
   },
 };
+
+/** EXCH per client of the contended storm in `lock-order`: enough for many busy second locks. */
+const CONTENDED_EXCH = 1500;
+
+/**
+ * EXCH a b from two clients and EXCH b a from two others, all at once: the second lock is often
+ * busy. A thread that then waits for it while holding the first (blocking, or retrying tryLock
+ * without letting go) leaves its order in the report; one that lets go and backs off leaves
+ * none. The report judges; a stall here is reported only when the report shows nothing.
+ */
+async function contendedExch(
+  ctx: ProbeContext,
+  port: number,
+  a: string,
+  b: string,
+): Promise<Verdict | null> {
+  const clients = await dialAll(ctx, port, 4);
+  try {
+    // Every thread running first (each takes a while to start), so that the storms overlap.
+    for (const c of clients) await c.call("GET nothing", 10_000);
+    const commands = [`EXCH ${a} ${b}`, `EXCH ${b} ${a}`];
+    const results = await Promise.all(
+      clients.map((c, i) =>
+        pipeline(
+          c,
+          Array.from({ length: CONTENDED_EXCH }, () => encodeLine(commands[i % 2])),
+          5_000,
+        )
+      ),
+    );
+    const stalled = results.flatMap((r, i) =>
+      r.stuckAt === null ? [] : [
+        `client ${i + 1}: request ${r.stuckAt + 1} of ${CONTENDED_EXCH} (${commands[i % 2]}): ` +
+        showReply(r.replies.at(-1)!),
+      ]
+    );
+    return stalled.length === 0 ? null : stuck(ctx, stalled, 5);
+  } finally {
+    clients.forEach((c) => c.close());
+  }
+}
 
 /** The failure the report shows (a self-deadlock, or a cycle), or null. */
 function judgeReport(ctx: ProbeContext, events: LockOrderEvent[]): Verdict | null {
@@ -704,7 +749,8 @@ function judgeReport(ctx: ProbeContext, events: LockOrderEvent[]): Verdict | nul
       what: "potential deadlock: locks were taken in both orders (the run may not have deadlocked)",
       got: `held-then-acquired: ${path}`,
       note: "two threads doing these at once wait for each other forever: take locks in one " +
-        "global order (lower bucket number first)",
+        "global order (lower bucket number first), or never wait for a lock while holding " +
+        "another (a tryLock retried without letting go is waiting too)",
     });
   }
   return null;

@@ -15,11 +15,14 @@ import {
   type Conn,
   cpuTimeMs,
   delay,
+  listenerOn,
   openFdCount,
   type Probe,
   type ProbeContext,
   rssBytes,
   type ServerHandle,
+  socketInodesOf,
+  tcpSockets,
   threadCount,
   threadNames,
   type Verdict,
@@ -177,6 +180,41 @@ function openFileLimit(pid: number | "self"): number {
   }
 }
 
+/** `st` of a socket whose peer has closed and which its owner has not closed yet. */
+const TCP_CLOSE_WAIT = "08";
+
+/**
+ * The server's open fds once it has closed every connection whose client already left (the
+ * grader's readiness check, say): none of its sockets in CLOSE_WAIT. Counted before that, a
+ * close still to come would make the count one short later.
+ */
+async function settledFdCount(ctx: ProbeContext, server: ServerHandle): Promise<number> {
+  const closing = () =>
+    tcpSockets().filter((s) => s.localPort === server.port && s.state === TCP_CLOSE_WAIT).length;
+  await ctx.eventually(closing, { until: (n) => n === 0, deadlineMs: 5_000, everyMs: 25 });
+  return openFdCount(server.pid);
+}
+
+/** The C10K failure when the fds did not all show up: what the server accepted, held, closed. */
+function notHeld(ctx: ProbeContext, server: ServerHandle, base: number): Verdict {
+  const mine = socketInodesOf(server.pid);
+  const conns = tcpSockets().filter((s) => s.localPort === server.port && s.remotePort !== 0);
+  const held = conns.filter((s) => mine.has(s.inode)).length;
+  const queued = listenerOn(server.port)?.rxQueue ?? 0;
+  const fds = openFdCount(server.pid);
+  return ctx.fail({
+    what: `${C10K} clients connected`,
+    expected: `${base + C10K} open fds in /proc/${server.pid}/fd: the ${base} it had, and one ` +
+      "more per client (every one accepted and held open)",
+    got: `${fds} open fds after 20 s (${fds - base} more); the server holds ${held} ` +
+      `connections on port ${server.port}, and ${queued} wait in the listener's accept queue`,
+    note: queued > 0
+      ? "connections wait unaccepted: accept until EAGAIN on each readiness report of the listener"
+      : "none waits to be accepted: were connections closed (or fds used up) while their " +
+        "clients were still there?",
+  });
+}
+
 /** How many idle connections the C10K probe holds open, and round trips it times meanwhile. */
 const C10K = 10_000;
 const C10K_ROUND_TRIPS = 300;
@@ -211,18 +249,12 @@ function c10kProbe(engine: EngineName): Probe {
               "(ulimit -Hn, or the container's nofile) and grade again",
           });
         }
-        const base = openFdCount(server.pid); // the runtime's own, the listener, `active`
+        const base = await settledFdCount(ctx, server); // the runtime's own, listener, `active`
         conns = await openMany(ctx, server.port, C10K);
         const held = (await ctx.eventually(() =>
           openFdCount(server.pid) >= base + C10K, { deadlineMs: 20_000, everyMs: 50 })).ok;
         if (!held) {
-          return ctx.fail({
-            what: `${C10K} clients connected`,
-            expected: `${base + C10K} open fds in /proc/${server.pid}/fd: the ${base} it had, ` +
-              "and one more per client (every one accepted)",
-            got: `${openFdCount(server.pid)} after 20 s`,
-            note: "accept until EAGAIN on each readiness report of the listener",
-          });
+          return notHeld(ctx, server, base);
         }
         const timed = await latencies(active, C10K_ROUND_TRIPS);
         if (!Array.isArray(timed)) {
