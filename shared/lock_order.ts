@@ -14,12 +14,14 @@ export interface LockOrderEdge {
 /**
  * What the checker writes, one JSON object a line, to the file named by the environment variable
  * `COURSE_LOCK_ORDER_REPORT` (when set and `--allow-env --allow-write` are granted): each new
- * order edge the first time any thread takes it, and each self-deadlock. `group` is the label
+ * order edge the first time any thread takes it, each self-deadlock, and each lock the first
+ * time any thread takes it (`use`: which locks a program really uses). `group` is the label
  * given to `MutexGroup.create`. The autograder reads this file after stopping the server.
  */
 export type LockOrderEvent =
   | { event: "order"; group: string; first: number; then: number }
-  | { event: "self"; group: string; lock: number };
+  | { event: "self"; group: string; lock: number }
+  | { event: "use"; group: string; lock: number };
 
 /** A lock this thread holds: the group's id and the lock's index in it. */
 interface Held {

@@ -38,7 +38,8 @@ export function unlockWord(cells: Int32Array, i: number): void {
 }
 
 // Layout of a group's buffer, in 32-bit words: a header, one word per lock, then the lock-order
-// matrix (bit first*count+then set when `first` was held while `then` was acquired).
+// matrix (bit first*count+then set when `first` was held while `then` was acquired; the
+// diagonal, bit i*count+i, set once lock i has been taken at all).
 const H_COUNT = 0;
 const H_ID = 1;
 const H_LABEL_LEN = 2;
@@ -143,6 +144,7 @@ export class MutexGroup {
     for (const first of before) this.#recordOrder(first, i);
     lockWord(this.#cells, HEADER_WORDS + i);
     pushHeld(this.#id, i);
+    this.#recordUse(i);
   }
 
   /**
@@ -164,6 +166,7 @@ export class MutexGroup {
       return false;
     }
     pushHeld(this.#id, i);
+    this.#recordUse(i);
     return true;
   }
 
@@ -192,7 +195,8 @@ export class MutexGroup {
       for (let b = 0; bits !== 0 && b < 32; b++) {
         if (bits & (1 << b)) {
           const bit = w * 32 + b;
-          edges.push({ first: Math.floor(bit / this.#count), then: bit % this.#count });
+          const [first, then] = [Math.floor(bit / this.#count), bit % this.#count];
+          if (first !== then) edges.push({ first, then }); // the diagonal records use
         }
       }
     }
@@ -218,6 +222,18 @@ export class MutexGroup {
     // Only the thread that sets the bit first writes the report line: each order once.
     if ((Atomics.or(this.#cells, word, mask) & mask) === 0) {
       reportEvent({ event: "order", group: this.#label, first, then });
+    }
+  }
+
+  // The matrix's diagonal (lock i "before" itself, never an order) marks the locks ever taken.
+  #recordUse(i: number): void {
+    if (this.#count > MAX_CHECKED_LOCKS) return;
+    const bit = i * this.#count + i;
+    const word = HEADER_WORDS + this.#count + Math.floor(bit / 32);
+    const mask = 1 << (bit % 32);
+    if ((Atomics.load(this.#cells, word) & mask) !== 0) return; // the usual case: one load
+    if ((Atomics.or(this.#cells, word, mask) & mask) === 0) {
+      reportEvent({ event: "use", group: this.#label, lock: i });
     }
   }
 

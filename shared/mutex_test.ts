@@ -117,7 +117,9 @@ Deno.test("mutex: a self-deadlock and an order are written to COURSE_LOCK_ORDER_
     await child.status;
     const events = (await Deno.readTextFile(report)).trim().split("\n").map((l) => JSON.parse(l));
     assert.deepEqual(events, [
+      { event: "use", group: "bucket", lock: 5 },
       { event: "order", group: "bucket", first: 5, then: 3 },
+      { event: "use", group: "bucket", lock: 3 },
       { event: "self", group: "bucket", lock: 5 },
     ]);
   } finally {

@@ -756,6 +756,95 @@ function judgeReport(ctx: ProbeContext, events: LockOrderEvent[]): Verdict | nul
   return null;
 }
 
+/** `count` keys, each in a bucket of its own and of none of `taken`, named `<prefix><n>`. */
+function keysInOwnBuckets(prefix: string, count: number, taken: Set<number>): string[] {
+  const keys: string[] = [];
+  for (let n = 0; keys.length < count; n++) {
+    const b = bucketOf(encoder.encode(`${prefix}${n}`));
+    if (!taken.has(b)) [taken.add(b), keys.push(`${prefix}${n}`)];
+  }
+  return keys;
+}
+
+const bucketLocks: Probe = {
+  name: "bucket-locks",
+  title: "Each command locks its key's bucket (one lock per bucket, not one for the whole table)",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 30_000,
+  hint: "README.md §5 One lock per bucket",
+  async run(ctx) {
+    const report = await Deno.makeTempFile({ prefix: "weensydb-lock-use-" });
+    try {
+      const server = await ctx.startServer({
+        env: { COURSE_SHORT_COUNTS: String(ctx.seed), COURSE_LOCK_ORDER_REPORT: report },
+      });
+      const taken = new Set<number>();
+      const [s, g, d, e] = ["s", "g", "d", "e"].map((p) => keysInOwnBuckets(`lk${p}`, 4, taken));
+      const commands = [
+        ...s.map((k) => ({ label: `SET ${k}`, send: encodeSet(k, k), keys: [k] })),
+        ...g.map((k) => ({ label: `GET ${k}`, send: `GET ${k}`, keys: [k] })),
+        ...d.map((k) => ({ label: `DELETE ${k}`, send: `DELETE ${k}`, keys: [k] })),
+        { label: `EXCH ${e[0]} ${e[1]}`, send: `EXCH ${e[0]} ${e[1]}`, keys: [e[0], e[1]] },
+        { label: `EXCH ${e[2]} ${e[3]}`, send: `EXCH ${e[2]} ${e[3]}`, keys: [e[2], e[3]] },
+      ];
+      const client = await KvClient.dial(ctx, server.port);
+      try {
+        for (const c of commands) {
+          const got = await client.call(c.send, 10_000);
+          if (got.kind === "timeout" || got.kind === "closed") {
+            return ctx.fail({ what: c.label, expected: "a reply", got: showReply(got) });
+          }
+        }
+      } finally {
+        client.close();
+      }
+      await server.stop();
+      return judgeUse(ctx, commands, await readReport(report));
+    } finally {
+      await Deno.remove(report);
+    }
+  },
+};
+
+/** Every command whose keys' bucket locks the report never saw taken, or a pass. */
+function judgeUse(
+  ctx: ProbeContext,
+  commands: { label: string; keys: string[] }[],
+  events: LockOrderEvent[],
+): Verdict {
+  const bucket = (k: string) => bucketOf(encoder.encode(k));
+  const want = new Set(commands.flatMap((c) => c.keys.map(bucket)));
+  // The group that covers most of them: the bucket locks (a submission may have other groups).
+  const used = new Map<string, Set<number>>();
+  for (const e of events) {
+    if (e.event === "use") used.set(e.group, (used.get(e.group) ?? new Set()).add(e.lock));
+  }
+  const covered = (g: Set<number>) => [...want].filter((b) => g.has(b)).length;
+  const [group, locks] = [...used].sort((x, y) => covered(y[1]) - covered(x[1]))[0] ??
+    ["bucket", new Set<number>()];
+  const missed = commands.flatMap((c) => {
+    const not = c.keys.map(bucket).filter((b) => !locks.has(b));
+    return not.length === 0 ? [] : [`${c.label}: ${not.map((b) => `${group}[${b}]`).join(", ")}`];
+  });
+  if (missed.length === 0) {
+    return ctx.pass(
+      `each of ${commands.length} commands took its keys' bucket locks ` +
+        `(${want.size} buckets)`,
+    );
+  }
+  const others = [...locks].filter((b) => !want.has(b)).slice(0, 5).map((b) => `${group}[${b}]`);
+  return ctx.fail({
+    what: `${commands.length} commands on keys in ${want.size} different buckets, one at a time`,
+    expected: "each command to take the mutex of its key's bucket (table.bucketOf(key)), as " +
+      "the lock-order report (COURSE_LOCK_ORDER_REPORT) records",
+    got: `never taken: ${missed.join("; ")}` +
+      (others.length > 0 ? `; taken instead: ${others.join(", ")}` : ""),
+    note: "one lock for the whole table is correct but makes every command wait for every " +
+      "other: lock the key's bucket",
+  });
+}
+
 /** Worker threads allowed under --max-threads 8: the 8, and 2 still ending. */
 const CAPPED_WORKERS = 8 + 2;
 
@@ -834,6 +923,7 @@ export const probes: Probe[] = [
     pipelining: "README.md §2 The protocol (pipelining)",
   }),
   threadPerConnection,
+  bucketLocks,
   slowClients,
   lockWhileWriting,
   exchStorm,
