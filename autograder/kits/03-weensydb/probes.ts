@@ -11,7 +11,7 @@
  * @module
  */
 import type { Probe, ProbeContext, Verdict } from "../../kit.ts";
-import { listenerOn, tcpSockets, threadCount, threadNames } from "../../kit.ts";
+import { delay, listenerOn, tcpSockets, threadCount, threadNames } from "../../kit.ts";
 import { concat } from "../../kit.ts";
 import {
   encodeLine,
@@ -153,11 +153,13 @@ const threadPerConnection: Probe = {
     }
     // At least 8, not `before` + 8: a Worker counted in `before` may be one still ending (the
     // grader's readiness check connects once too).
-    if (during.workers < 8) {
+    // Proven by the total too (/proc/<pid>/status, whatever the threads are named): one more
+    // thread per connection.
+    if (during.workers < 8 && during.all - before.all < 8) {
       return ctx.fail({
         what: "8 clients connected and each got a reply",
-        expected: `at least 8 Worker threads (named worker-N in ${tasks}): ` +
-          "one per open connection",
+        expected: `at least 8 Worker threads (named worker-N in ${tasks}), or 8 more threads ` +
+          "in all: one per open connection",
         got: `${during.workers} Worker threads (${before.workers} before they connected); ` +
           `${during.all} threads in all (${before.all} before)`,
         note: "each connection must be served by its own Worker",
@@ -907,10 +909,131 @@ const manyConnections: Probe = {
         }
         for (const i of answered) clients[i].close(); // frees threads for waiting clients
       }
-      return ctx.pass(`at most ${most} Worker threads at once, and 16 clients served`);
+      return ctx.pass(
+        `at most ${most} Worker threads at once, bound ${CAPPED_WORKERS} (8 and 2 ` +
+          "ending); 16 clients served",
+      );
     } finally {
       clients.forEach((c) => c.close());
     }
+  },
+};
+
+/** The cap `thread-cap` starts the server with: small, so that N and N+1 are quick to reach. */
+const CAP = 4;
+
+/**
+ * Opens `CAP` clients and has each served (a GET answered: it has its thread), then a client
+ * more, which must wait (no reply, not refused) until one of the first leaves. Problems found,
+ * each a sentence; the clients are closed.
+ */
+async function capHolds(ctx: ProbeContext, port: number, pid: number, when: string) {
+  const problems: string[] = [];
+  const clients = await dialAll(ctx, port, CAP + 1);
+  try {
+    const served = await Promise.all(
+      clients.slice(0, CAP).map((c, i) => c.call(`GET cap${i}`, 10_000)),
+    );
+    const unserved = served.filter((r) => r.kind !== "end").length;
+    if (unserved > 0) {
+      problems.push(
+        `${when}: ${CAP} clients each sent GET; ${unserved} got no END within 10 s ` +
+          `(${CAP} may run at once)`,
+      );
+      return problems;
+    }
+    const extra = clients[CAP];
+    const early = await extra.call("GET waiting", 1_500);
+    const workers = workerThreads(pid);
+    if (early.kind !== "timeout") {
+      problems.push(
+        `${when}: while ${CAP} clients were served, one more sent GET and got ` +
+          `${showReply(early)} at once; it must wait for a thread (${workers} Worker threads)`,
+      );
+      return problems;
+    }
+    if (workers > CAP) problems.push(`${when}: ${workers} Worker threads with a cap of ${CAP}`);
+    clients[0].close();
+    const late = await extra.reply(10_000);
+    if (late.kind !== "end") {
+      problems.push(
+        `${when}: one of the ${CAP} served clients left; the waiting one expected ` +
+          `END (its GET) within 10 s, got ${showReply(late)}`,
+      );
+    }
+    return problems;
+  } finally {
+    clients.forEach((c) => c.close());
+  }
+}
+
+/** Sessions that end badly, `CAP` at a time (each served first): reset mid-SET, too long a line. */
+async function badSessions(ctx: ProbeContext, port: number, rounds: number): Promise<string[]> {
+  for (let round = 0; round < rounds; round++) {
+    const clients = await dialAll(ctx, port, CAP);
+    try {
+      const served = await Promise.all(clients.map((c) => c.call("GET bad", 10_000)));
+      const waiting = served.filter((r) => r.kind !== "end").length;
+      if (waiting > 0) {
+        return [
+          `round ${round + 1} of ${rounds} of clients that leave badly: ${waiting} of ` +
+          `${CAP} new clients got no reply to GET within 10 s, after ${round * CAP} such ` +
+          "sessions: their threads' slots were not given back",
+        ];
+      }
+      for (const [i, c] of clients.entries()) {
+        if (i % 2 === 0) {
+          c.conn.armReset();
+          await c.send("SET bad 10\r\nabc");
+          await delay(20);
+          c.conn.reset(); // mid-body: the thread's read fails (ECONNRESET)
+        } else {
+          await c.send(`GET ${"x".repeat(2000)}`); // over the line limit: the server closes
+        }
+      }
+      await Promise.all(clients.map((c) => c.reply(5_000)));
+    } finally {
+      clients.forEach((c) => c.close());
+    }
+  }
+  return [];
+}
+
+const threadCap: Probe = {
+  name: "thread-cap",
+  title: `--max-threads ${CAP}: ${CAP} clients served, one more waits (not refused) until one ` +
+    "leaves, and the same after clients that leave badly",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 90_000,
+  hint: "README.md §9 A cap on threads",
+  async run(ctx) {
+    const server = await startDb(ctx, ["--max-threads", String(CAP)]);
+    const cold = await warmUp(ctx, server.port);
+    if (cold) return cold;
+    const problems = await capHolds(ctx, server.port, server.pid, "at first");
+    if (problems.length === 0) {
+      const bad = await badSessions(ctx, server.port, 4);
+      problems.push(...bad);
+      if (bad.length === 0) {
+        problems.push(
+          ...await capHolds(ctx, server.port, server.pid, `after ${4 * CAP} bad sessions`),
+        );
+      }
+    }
+    if (problems.length > 0) {
+      return ctx.fail({
+        what: `a server started with --max-threads ${CAP}`,
+        expected: `${CAP} clients served at once, the next one waiting until one leaves; ` +
+          "the same after clients reset mid-SET or sent too long a line",
+        got: problems.join("\n"),
+        note: "count a thread as free when its Worker ends, whatever way its session ended",
+      });
+    }
+    return ctx.pass(
+      `${CAP} of ${CAP} served, the ${CAP + 1}th waited; the same after ` +
+        `${4 * CAP} bad sessions`,
+    );
   },
 };
 
@@ -932,4 +1055,5 @@ export const probes: Probe[] = [
   deadlock,
   lockOrder,
   manyConnections,
+  threadCap,
 ];
