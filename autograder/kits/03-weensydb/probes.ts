@@ -919,6 +919,91 @@ const manyConnections: Probe = {
   },
 };
 
+/** 1 MiB SETs `store-full` sends at most: the course table's arena is 256 MiB. */
+const FILL_MAX = 400;
+
+const storeFull: Probe = {
+  name: "store-full",
+  title: "A full table answers SET with SERVER_ERROR out of memory, stores nothing, and the " +
+    "connection stays usable",
+  points: 2,
+  visibility: "visible",
+  deadlineMs: 60_000,
+  hint: "README.md §2 The protocol",
+  async run(ctx) {
+    const server = await startDb(ctx);
+    const client = await KvClient.dial(ctx, server.port);
+    try {
+      const value = ctx.bytes(1024 * 1024);
+      let stored = 0;
+      for (let refused = false; !refused;) {
+        if (stored === FILL_MAX) {
+          return ctx.fail({
+            what: `SET of ${FILL_MAX} different keys, 1 MiB each (the table holds 256 MiB)`,
+            expected: "SERVER_ERROR out of memory once the table is full",
+            got: `STORED ${FILL_MAX} times`,
+          });
+        }
+        const got = await client.call(encodeSet(`full${stored}`, value), 10_000);
+        if (got.kind === "stored") stored++;
+        else if (got.kind === "server_error") refused = true;
+        else {
+          return ctx.fail({
+            what: `SET full${stored} (1 MiB) after ${stored} such SETs`,
+            expected: "STORED, or SERVER_ERROR out of memory once the table is full",
+            got: showReply(got),
+          });
+        }
+      }
+      const problems = await fullChecks(ctx, client, stored, value);
+      if (problems.length > 0) {
+        return ctx.fail({
+          what: `${stored} SETs of 1 MiB filled the table (the next got SERVER_ERROR); then`,
+          expected: "SERVER_ERROR out of memory for a SET that does not fit, nothing stored " +
+            "(the old value kept, a new key still absent), the connection usable",
+          got: problems.join("\n"),
+          note: "catch the table's RangeError around setValue, undo what it left, reply " +
+            "SERVER_ERROR out of memory, and go on with the next command",
+        });
+      }
+      return ctx.pass(`full after ${stored} SETs of 1 MiB; refused, kept, and usable`);
+    } finally {
+      client.close();
+    }
+  },
+};
+
+/** What must hold once the table is full; each problem found. */
+async function fullChecks(
+  ctx: ProbeContext,
+  client: KvClient,
+  stored: number,
+  value: Uint8Array,
+): Promise<string[]> {
+  const other = ctx.bytes(1024 * 1024).reverse();
+  const error = { kind: "server_error" } as const;
+  const steps: [string, Uint8Array | string, Expect | typeof error][] = [
+    ["SET fullnew (a new key, 1 MiB)", encodeSet("fullnew", other), error],
+    ["GET fullnew", "GET fullnew", { kind: "end" }],
+    ["SET full0 (an existing key, another 1 MiB)", encodeSet("full0", other), error],
+    ["GET full0", "GET full0", { kind: "value", value }],
+    [`DELETE full${stored - 1}`, `DELETE full${stored - 1}`, { kind: "deleted" }],
+    ["DELETE full1", "DELETE full1", { kind: "deleted" }],
+    ["SET fullnew (after 2 MiB were freed)", encodeSet("fullnew", other), { kind: "stored" }],
+    ["GET fullnew", "GET fullnew", { kind: "value", value: other }],
+  ];
+  const problems: string[] = [];
+  for (const [label, send, want] of steps) {
+    const got = await client.call(send, 10_000);
+    if (want.kind === "server_error" ? got.kind !== want.kind : !matches(got, want)) {
+      const shown = want.kind === "value" ? "VALUE (the 1 MiB stored)" : want.kind.toUpperCase();
+      problems.push(`${label}: expected ${shown}, got ${showReply(got)}`);
+      if (got.kind === "closed" || got.kind === "timeout") break;
+    }
+  }
+  return problems;
+}
+
 /** The cap `thread-cap` starts the server with: small, so that N and N+1 are quick to reach. */
 const CAP = 4;
 
@@ -1056,4 +1141,5 @@ export const probes: Probe[] = [
   lockOrder,
   manyConnections,
   threadCap,
+  storeFull,
 ];
