@@ -470,7 +470,7 @@ const slowReader: Probe = {
       const late = await readsBack(ctx, slow, value);
       return late ??
         ctx.pass(
-          `RSS grew ${mib(peak - before)} at most (${mib(before)} → ${mib(peak)}), bound ` +
+          `RSS grew ${mib(peak - before)} at most (${mib(before)} to ${mib(peak)}), bound ` +
             `${mib(RSS_GROWTH_BYTES)}; all ${SLOW_GETS} replies arrived`,
         );
     } finally {
