@@ -14,12 +14,14 @@ export interface LockOrderEdge {
 /**
  * What the checker writes, one JSON object a line, to the file named by the environment variable
  * `COURSE_LOCK_ORDER_REPORT` (when set and `--allow-env --allow-write` are granted): each new
- * order edge the first time any thread takes it, and each self-deadlock. `group` is the label
+ * order edge the first time any thread takes it, each self-deadlock, and each lock the first
+ * time any thread takes it (`use`: which locks a program really uses). `group` is the label
  * given to `MutexGroup.create`. The autograder reads this file after stopping the server.
  */
 export type LockOrderEvent =
   | { event: "order"; group: string; first: number; then: number }
-  | { event: "self"; group: string; lock: number };
+  | { event: "self"; group: string; lock: number }
+  | { event: "use"; group: string; lock: number };
 
 /** A lock this thread holds: the group's id and the lock's index in it. */
 interface Held {
@@ -40,11 +42,28 @@ export function pushHeld(group: number, lock: number): void {
   held.push({ group, lock });
 }
 
+// Per thread: the last tryLock that failed, forgotten when this thread releases any lock.
+let lastFailedTry: Held | null = null;
+
+/** Records that this thread's tryLock of `lock` failed. */
+export function failedTry(group: number, lock: number): void {
+  lastFailedTry = { group, lock };
+}
+
+/**
+ * True when this thread's last failed tryLock was of `lock` and it has released nothing since:
+ * trying again is then waiting for `lock` while holding what it holds.
+ */
+export function retriesWithoutRelease(group: number, lock: number): boolean {
+  return lastFailedTry?.group === group && lastFailedTry.lock === lock;
+}
+
 /** Forgets the most recent hold of `lock`; false when this thread does not hold it. */
 export function popHeld(group: number, lock: number): boolean {
   for (let i = held.length - 1; i >= 0; i--) {
     if (held[i].group === group && held[i].lock === lock) {
       held.splice(i, 1);
+      lastFailedTry = null;
       return true;
     }
   }

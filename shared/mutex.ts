@@ -1,10 +1,12 @@
 import {
+  failedTry,
   findCycles,
   heldLocks,
   type LockOrderEdge,
   popHeld,
   pushHeld,
   reportEvent,
+  retriesWithoutRelease,
 } from "./lock_order.ts";
 
 // A mutex is one 32-bit word of shared memory, in the style of a Linux futex:
@@ -36,7 +38,8 @@ export function unlockWord(cells: Int32Array, i: number): void {
 }
 
 // Layout of a group's buffer, in 32-bit words: a header, one word per lock, then the lock-order
-// matrix (bit first*count+then set when `first` was held while `then` was acquired).
+// matrix (bit first*count+then set when `first` was held while `then` was acquired; the
+// diagonal, bit i*count+i, set once lock i has been taken at all).
 const H_COUNT = 0;
 const H_ID = 1;
 const H_LABEL_LEN = 2;
@@ -141,14 +144,29 @@ export class MutexGroup {
     for (const first of before) this.#recordOrder(first, i);
     lockWord(this.#cells, HEADER_WORDS + i);
     pushHeld(this.#id, i);
+    this.#recordUse(i);
   }
 
-  /** Acquires mutex `i` if it is free, without waiting; true when it did. */
+  /**
+   * Acquires mutex `i` if it is free, without waiting; true when it did. One try waits for
+   * nothing, so it records no order; but trying `i` again after a failed try, without having
+   * released any lock in between, is waiting for `i` while holding the rest (a spin): that is
+   * recorded like `lock(i)`, self-deadlock included.
+   */
   tryLock(i: number): boolean {
     this.#check(i);
+    if (retriesWithoutRelease(this.#id, i)) {
+      const before = heldLocks(this.#id);
+      if (before.includes(i)) this.#reportSelfDeadlock(i);
+      for (const first of before) this.#recordOrder(first, i);
+    }
     const cell = HEADER_WORDS + i;
-    if (Atomics.compareExchange(this.#cells, cell, UNLOCKED, LOCKED) !== UNLOCKED) return false;
+    if (Atomics.compareExchange(this.#cells, cell, UNLOCKED, LOCKED) !== UNLOCKED) {
+      failedTry(this.#id, i);
+      return false;
+    }
     pushHeld(this.#id, i);
+    this.#recordUse(i);
     return true;
   }
 
@@ -177,7 +195,8 @@ export class MutexGroup {
       for (let b = 0; bits !== 0 && b < 32; b++) {
         if (bits & (1 << b)) {
           const bit = w * 32 + b;
-          edges.push({ first: Math.floor(bit / this.#count), then: bit % this.#count });
+          const [first, then] = [Math.floor(bit / this.#count), bit % this.#count];
+          if (first !== then) edges.push({ first, then }); // the diagonal records use
         }
       }
     }
@@ -203,6 +222,18 @@ export class MutexGroup {
     // Only the thread that sets the bit first writes the report line: each order once.
     if ((Atomics.or(this.#cells, word, mask) & mask) === 0) {
       reportEvent({ event: "order", group: this.#label, first, then });
+    }
+  }
+
+  // The matrix's diagonal (lock i "before" itself, never an order) marks the locks ever taken.
+  #recordUse(i: number): void {
+    if (this.#count > MAX_CHECKED_LOCKS) return;
+    const bit = i * this.#count + i;
+    const word = HEADER_WORDS + this.#count + Math.floor(bit / 32);
+    const mask = 1 << (bit % 32);
+    if ((Atomics.load(this.#cells, word) & mask) !== 0) return; // the usual case: one load
+    if ((Atomics.or(this.#cells, word, mask) & mask) === 0) {
+      reportEvent({ event: "use", group: this.#label, lock: i });
     }
   }
 

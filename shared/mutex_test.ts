@@ -68,6 +68,22 @@ Deno.test("mutex: one global order gives no cycle; tryLock and hold work", () =>
   assert.equal(locks.nameOf(2), "bucket[2]");
 });
 
+Deno.test("mutex: a retried tryLock is waiting; a try after letting go is not", () => {
+  const locks = MutexGroup.create(2);
+  const busy = (i: number, on: boolean) => new Int32Array(locks.buffer)[11 + i] = on ? 1 : 0;
+  busy(1, true); // as if another thread held lock 1 (the word after the 11-word header)
+  locks.lock(0);
+  assert.equal(locks.tryLock(1), false);
+  locks.unlock(0); // backs off: holds nothing while lock 1 is busy
+  locks.lock(0);
+  assert.equal(locks.tryLock(1), false);
+  assert.deepEqual(locks.edges(), [], "try, let go, try again: no order");
+  assert.equal(locks.tryLock(1), false); // tries again still holding lock 0: a spin
+  assert.deepEqual(locks.edges(), [{ first: 0, then: 1 }]);
+  locks.unlock(0);
+  busy(1, false);
+});
+
 Deno.test("mutex: unlocking a mutex this thread does not hold throws", () => {
   const locks = MutexGroup.create(2);
   assert.throws(() => locks.unlock(1), TypeError);
@@ -101,7 +117,9 @@ Deno.test("mutex: a self-deadlock and an order are written to COURSE_LOCK_ORDER_
     await child.status;
     const events = (await Deno.readTextFile(report)).trim().split("\n").map((l) => JSON.parse(l));
     assert.deepEqual(events, [
+      { event: "use", group: "bucket", lock: 5 },
       { event: "order", group: "bucket", first: 5, then: 3 },
+      { event: "use", group: "bucket", lock: 3 },
       { event: "self", group: "bucket", lock: 5 },
     ]);
   } finally {

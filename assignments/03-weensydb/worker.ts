@@ -68,7 +68,9 @@ function get(key: Uint8Array): { value: Uint8Array; id: number } | null {
  */
 function set(key: Uint8Array, value: Uint8Array): number {
   const where = locks.nameOf(table.bucketOf(key));
-  return todo(`set(): lock ${where}, find or insert, setValue (${value.length} bytes): §5`);
+  return todo(
+    `set(): lock ${where}, find or insert, setValue (${value.length} bytes): README.md §5`,
+  );
 }
 
 /** DELETE: removes `key`; the removed item's id, or null when absent. */
@@ -82,7 +84,7 @@ function remove(key: Uint8Array): number | null {
  */
 function exchange(k1: Uint8Array, k2: Uint8Array): [number, number] | null {
   const [b1, b2] = [table.bucketOf(k1), table.bucketOf(k2)];
-  return todo(`exchange(): lock buckets ${b1} and ${b2}, find both, swapValues: §7`);
+  return todo(`exchange(): lock buckets ${b1} and ${b2}, find both, swapValues: README.md §7`);
 }
 
 /** Reads and drops `n` bytes: an over-limit value's body, so the next command is in sync. */

@@ -11,7 +11,7 @@
  * @module
  */
 import type { Probe, ProbeContext, Verdict } from "../../kit.ts";
-import { listenerOn, tcpSockets, threadCount, threadNames } from "../../kit.ts";
+import { delay, listenerOn, tcpSockets, threadCount, threadNames } from "../../kit.ts";
 import { concat } from "../../kit.ts";
 import {
   encodeLine,
@@ -153,11 +153,13 @@ const threadPerConnection: Probe = {
     }
     // At least 8, not `before` + 8: a Worker counted in `before` may be one still ending (the
     // grader's readiness check connects once too).
-    if (during.workers < 8) {
+    // Proven by the total too (/proc/<pid>/status, whatever the threads are named): one more
+    // thread per connection.
+    if (during.workers < 8 && during.all - before.all < 8) {
       return ctx.fail({
         what: "8 clients connected and each got a reply",
-        expected: `at least 8 Worker threads (named worker-N in ${tasks}): ` +
-          "one per open connection",
+        expected: `at least 8 Worker threads (named worker-N in ${tasks}), or 8 more threads ` +
+          "in all: one per open connection",
         got: `${during.workers} Worker threads (${before.workers} before they connected); ` +
           `${during.all} threads in all (${before.all} before)`,
         note: "each connection must be served by its own Worker",
@@ -612,9 +614,9 @@ const deadlock: Probe = {
 };
 
 /** The deadlock failure, naming the stuck requests (the report adds the server's output). */
-function stuck(ctx: ProbeContext, requests: string[]): Verdict {
+function stuck(ctx: ProbeContext, requests: string[], seconds = 10): Verdict {
   return ctx.fail({
-    what: "deadlock: requests got no reply within 10 s while the server was running",
+    what: `deadlock: requests got no reply within ${seconds} s while the server was running`,
     expected: "every EXCH answered",
     got: `stuck: ${requests.join("; ")}`,
     note: "EXCH k k and two keys of one bucket need one lock; two buckets: lower number first",
@@ -673,16 +675,61 @@ const lockOrder: Probe = {
           steps.push({ send: command, expect: { kind: "exchanged" }, note: command });
         }
         failed = await runScript(ctx, client, steps);
+        failed ??= await contendedExch(ctx, server.port, a, b);
       } finally {
         client.close();
       }
       await server.stop();
-      return judgeReport(ctx, await readReport(report)) ?? failed ?? ctx.pass();
+      const events = await readReport(report);
+      const orders = events.filter((e) => e.event === "order").length;
+      return judgeReport(ctx, events) ?? failed ??
+        ctx.pass(`${orders} lock orders recorded, no cycle, no self-deadlock`);
     } finally {
       await Deno.remove(report);
     }
   },
 };
+
+/** EXCH per client of the contended storm in `lock-order`: enough for many busy second locks. */
+const CONTENDED_EXCH = 1500;
+
+/**
+ * EXCH a b from two clients and EXCH b a from two others, all at once: the second lock is often
+ * busy. A thread that then waits for it while holding the first (blocking, or retrying tryLock
+ * without letting go) leaves its order in the report; one that lets go and backs off leaves
+ * none. The report judges; a stall here is reported only when the report shows nothing.
+ */
+async function contendedExch(
+  ctx: ProbeContext,
+  port: number,
+  a: string,
+  b: string,
+): Promise<Verdict | null> {
+  const clients = await dialAll(ctx, port, 4);
+  try {
+    // Every thread running first (each takes a while to start), so that the storms overlap.
+    for (const c of clients) await c.call("GET nothing", 10_000);
+    const commands = [`EXCH ${a} ${b}`, `EXCH ${b} ${a}`];
+    const results = await Promise.all(
+      clients.map((c, i) =>
+        pipeline(
+          c,
+          Array.from({ length: CONTENDED_EXCH }, () => encodeLine(commands[i % 2])),
+          5_000,
+        )
+      ),
+    );
+    const stalled = results.flatMap((r, i) =>
+      r.stuckAt === null ? [] : [
+        `client ${i + 1}: request ${r.stuckAt + 1} of ${CONTENDED_EXCH} (${commands[i % 2]}): ` +
+        showReply(r.replies.at(-1)!),
+      ]
+    );
+    return stalled.length === 0 ? null : stuck(ctx, stalled, 5);
+  } finally {
+    clients.forEach((c) => c.close());
+  }
+}
 
 /** The failure the report shows (a self-deadlock, or a cycle), or null. */
 function judgeReport(ctx: ProbeContext, events: LockOrderEvent[]): Verdict | null {
@@ -704,10 +751,100 @@ function judgeReport(ctx: ProbeContext, events: LockOrderEvent[]): Verdict | nul
       what: "potential deadlock: locks were taken in both orders (the run may not have deadlocked)",
       got: `held-then-acquired: ${path}`,
       note: "two threads doing these at once wait for each other forever: take locks in one " +
-        "global order (lower bucket number first)",
+        "global order (lower bucket number first), or never wait for a lock while holding " +
+        "another (a tryLock retried without letting go is waiting too)",
     });
   }
   return null;
+}
+
+/** `count` keys, each in a bucket of its own and of none of `taken`, named `<prefix><n>`. */
+function keysInOwnBuckets(prefix: string, count: number, taken: Set<number>): string[] {
+  const keys: string[] = [];
+  for (let n = 0; keys.length < count; n++) {
+    const b = bucketOf(encoder.encode(`${prefix}${n}`));
+    if (!taken.has(b)) [taken.add(b), keys.push(`${prefix}${n}`)];
+  }
+  return keys;
+}
+
+const bucketLocks: Probe = {
+  name: "bucket-locks",
+  title: "Each command locks its key's bucket (one lock per bucket, not one for the whole table)",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 30_000,
+  hint: "README.md §5 One lock per bucket",
+  async run(ctx) {
+    const report = await Deno.makeTempFile({ prefix: "weensydb-lock-use-" });
+    try {
+      const server = await ctx.startServer({
+        env: { COURSE_SHORT_COUNTS: String(ctx.seed), COURSE_LOCK_ORDER_REPORT: report },
+      });
+      const taken = new Set<number>();
+      const [s, g, d, e] = ["s", "g", "d", "e"].map((p) => keysInOwnBuckets(`lk${p}`, 4, taken));
+      const commands = [
+        ...s.map((k) => ({ label: `SET ${k}`, send: encodeSet(k, k), keys: [k] })),
+        ...g.map((k) => ({ label: `GET ${k}`, send: `GET ${k}`, keys: [k] })),
+        ...d.map((k) => ({ label: `DELETE ${k}`, send: `DELETE ${k}`, keys: [k] })),
+        { label: `EXCH ${e[0]} ${e[1]}`, send: `EXCH ${e[0]} ${e[1]}`, keys: [e[0], e[1]] },
+        { label: `EXCH ${e[2]} ${e[3]}`, send: `EXCH ${e[2]} ${e[3]}`, keys: [e[2], e[3]] },
+      ];
+      const client = await KvClient.dial(ctx, server.port);
+      try {
+        for (const c of commands) {
+          const got = await client.call(c.send, 10_000);
+          if (got.kind === "timeout" || got.kind === "closed") {
+            return ctx.fail({ what: c.label, expected: "a reply", got: showReply(got) });
+          }
+        }
+      } finally {
+        client.close();
+      }
+      await server.stop();
+      return judgeUse(ctx, commands, await readReport(report));
+    } finally {
+      await Deno.remove(report);
+    }
+  },
+};
+
+/** Every command whose keys' bucket locks the report never saw taken, or a pass. */
+function judgeUse(
+  ctx: ProbeContext,
+  commands: { label: string; keys: string[] }[],
+  events: LockOrderEvent[],
+): Verdict {
+  const bucket = (k: string) => bucketOf(encoder.encode(k));
+  const want = new Set(commands.flatMap((c) => c.keys.map(bucket)));
+  // The group that covers most of them: the bucket locks (a submission may have other groups).
+  const used = new Map<string, Set<number>>();
+  for (const e of events) {
+    if (e.event === "use") used.set(e.group, (used.get(e.group) ?? new Set()).add(e.lock));
+  }
+  const covered = (g: Set<number>) => [...want].filter((b) => g.has(b)).length;
+  const [group, locks] = [...used].sort((x, y) => covered(y[1]) - covered(x[1]))[0] ??
+    ["bucket", new Set<number>()];
+  const missed = commands.flatMap((c) => {
+    const not = c.keys.map(bucket).filter((b) => !locks.has(b));
+    return not.length === 0 ? [] : [`${c.label}: ${not.map((b) => `${group}[${b}]`).join(", ")}`];
+  });
+  if (missed.length === 0) {
+    return ctx.pass(
+      `each of ${commands.length} commands took its keys' bucket locks ` +
+        `(${want.size} buckets)`,
+    );
+  }
+  const others = [...locks].filter((b) => !want.has(b)).slice(0, 5).map((b) => `${group}[${b}]`);
+  return ctx.fail({
+    what: `${commands.length} commands on keys in ${want.size} different buckets, one at a time`,
+    expected: "each command to take the mutex of its key's bucket (table.bucketOf(key)), as " +
+      "the lock-order report (COURSE_LOCK_ORDER_REPORT) records",
+    got: `never taken: ${missed.join("; ")}` +
+      (others.length > 0 ? `; taken instead: ${others.join(", ")}` : ""),
+    note: "one lock for the whole table is correct but makes every command wait for every " +
+      "other: lock the key's bucket",
+  });
 }
 
 /** Worker threads allowed under --max-threads 8: the 8, and 2 still ending. */
@@ -772,10 +909,216 @@ const manyConnections: Probe = {
         }
         for (const i of answered) clients[i].close(); // frees threads for waiting clients
       }
-      return ctx.pass(`at most ${most} Worker threads at once, and 16 clients served`);
+      return ctx.pass(
+        `at most ${most} Worker threads at once, bound ${CAPPED_WORKERS} (8 and 2 ` +
+          "ending); 16 clients served",
+      );
     } finally {
       clients.forEach((c) => c.close());
     }
+  },
+};
+
+/** 1 MiB SETs `store-full` sends at most: the course table's arena is 256 MiB. */
+const FILL_MAX = 400;
+
+const storeFull: Probe = {
+  name: "store-full",
+  title: "A full table answers SET with SERVER_ERROR out of memory, stores nothing, and the " +
+    "connection stays usable",
+  points: 2,
+  visibility: "visible",
+  deadlineMs: 60_000,
+  hint: "README.md §2 The protocol",
+  async run(ctx) {
+    const server = await startDb(ctx);
+    const client = await KvClient.dial(ctx, server.port);
+    try {
+      const value = ctx.bytes(1024 * 1024);
+      let stored = 0;
+      for (let refused = false; !refused;) {
+        if (stored === FILL_MAX) {
+          return ctx.fail({
+            what: `SET of ${FILL_MAX} different keys, 1 MiB each (the table holds 256 MiB)`,
+            expected: "SERVER_ERROR out of memory once the table is full",
+            got: `STORED ${FILL_MAX} times`,
+          });
+        }
+        const got = await client.call(encodeSet(`full${stored}`, value), 10_000);
+        if (got.kind === "stored") stored++;
+        else if (got.kind === "server_error") refused = true;
+        else {
+          return ctx.fail({
+            what: `SET full${stored} (1 MiB) after ${stored} such SETs`,
+            expected: "STORED, or SERVER_ERROR out of memory once the table is full",
+            got: showReply(got),
+          });
+        }
+      }
+      const problems = await fullChecks(ctx, client, stored, value);
+      if (problems.length > 0) {
+        return ctx.fail({
+          what: `${stored} SETs of 1 MiB filled the table (the next got SERVER_ERROR); then`,
+          expected: "SERVER_ERROR out of memory for a SET that does not fit, nothing stored " +
+            "(the old value kept, a new key still absent), the connection usable",
+          got: problems.join("\n"),
+          note: "catch the table's RangeError around setValue, undo what it left, reply " +
+            "SERVER_ERROR out of memory, and go on with the next command",
+        });
+      }
+      return ctx.pass(`full after ${stored} SETs of 1 MiB; refused, kept, and usable`);
+    } finally {
+      client.close();
+    }
+  },
+};
+
+/** What must hold once the table is full; each problem found. */
+async function fullChecks(
+  ctx: ProbeContext,
+  client: KvClient,
+  stored: number,
+  value: Uint8Array,
+): Promise<string[]> {
+  const other = ctx.bytes(1024 * 1024).reverse();
+  const error = { kind: "server_error" } as const;
+  const steps: [string, Uint8Array | string, Expect | typeof error][] = [
+    ["SET fullnew (a new key, 1 MiB)", encodeSet("fullnew", other), error],
+    ["GET fullnew", "GET fullnew", { kind: "end" }],
+    ["SET full0 (an existing key, another 1 MiB)", encodeSet("full0", other), error],
+    ["GET full0", "GET full0", { kind: "value", value }],
+    [`DELETE full${stored - 1}`, `DELETE full${stored - 1}`, { kind: "deleted" }],
+    ["DELETE full1", "DELETE full1", { kind: "deleted" }],
+    ["SET fullnew (after 2 MiB were freed)", encodeSet("fullnew", other), { kind: "stored" }],
+    ["GET fullnew", "GET fullnew", { kind: "value", value: other }],
+  ];
+  const problems: string[] = [];
+  for (const [label, send, want] of steps) {
+    const got = await client.call(send, 10_000);
+    if (want.kind === "server_error" ? got.kind !== want.kind : !matches(got, want)) {
+      const shown = want.kind === "value" ? "VALUE (the 1 MiB stored)" : want.kind.toUpperCase();
+      problems.push(`${label}: expected ${shown}, got ${showReply(got)}`);
+      if (got.kind === "closed" || got.kind === "timeout") break;
+    }
+  }
+  return problems;
+}
+
+/** The cap `thread-cap` starts the server with: small, so that N and N+1 are quick to reach. */
+const CAP = 4;
+
+/**
+ * Opens `CAP` clients and has each served (a GET answered: it has its thread), then a client
+ * more, which must wait (no reply, not refused) until one of the first leaves. Problems found,
+ * each a sentence; the clients are closed.
+ */
+async function capHolds(ctx: ProbeContext, port: number, pid: number, when: string) {
+  const problems: string[] = [];
+  const clients = await dialAll(ctx, port, CAP + 1);
+  try {
+    const served = await Promise.all(
+      clients.slice(0, CAP).map((c, i) => c.call(`GET cap${i}`, 10_000)),
+    );
+    const unserved = served.filter((r) => r.kind !== "end").length;
+    if (unserved > 0) {
+      problems.push(
+        `${when}: ${CAP} clients each sent GET; ${unserved} got no END within 10 s ` +
+          `(${CAP} may run at once)`,
+      );
+      return problems;
+    }
+    const extra = clients[CAP];
+    const early = await extra.call("GET waiting", 1_500);
+    const workers = workerThreads(pid);
+    if (early.kind !== "timeout") {
+      problems.push(
+        `${when}: while ${CAP} clients were served, one more sent GET and got ` +
+          `${showReply(early)} at once; it must wait for a thread (${workers} Worker threads)`,
+      );
+      return problems;
+    }
+    if (workers > CAP) problems.push(`${when}: ${workers} Worker threads with a cap of ${CAP}`);
+    clients[0].close();
+    const late = await extra.reply(10_000);
+    if (late.kind !== "end") {
+      problems.push(
+        `${when}: one of the ${CAP} served clients left; the waiting one expected ` +
+          `END (its GET) within 10 s, got ${showReply(late)}`,
+      );
+    }
+    return problems;
+  } finally {
+    clients.forEach((c) => c.close());
+  }
+}
+
+/** Sessions that end badly, `CAP` at a time (each served first): reset mid-SET, too long a line. */
+async function badSessions(ctx: ProbeContext, port: number, rounds: number): Promise<string[]> {
+  for (let round = 0; round < rounds; round++) {
+    const clients = await dialAll(ctx, port, CAP);
+    try {
+      const served = await Promise.all(clients.map((c) => c.call("GET bad", 10_000)));
+      const waiting = served.filter((r) => r.kind !== "end").length;
+      if (waiting > 0) {
+        return [
+          `round ${round + 1} of ${rounds} of clients that leave badly: ${waiting} of ` +
+          `${CAP} new clients got no reply to GET within 10 s, after ${round * CAP} such ` +
+          "sessions: their threads' slots were not given back",
+        ];
+      }
+      for (const [i, c] of clients.entries()) {
+        if (i % 2 === 0) {
+          c.conn.armReset();
+          await c.send("SET bad 10\r\nabc");
+          await delay(20);
+          c.conn.reset(); // mid-body: the thread's read fails (ECONNRESET)
+        } else {
+          await c.send(`GET ${"x".repeat(2000)}`); // over the line limit: the server closes
+        }
+      }
+      await Promise.all(clients.map((c) => c.reply(5_000)));
+    } finally {
+      clients.forEach((c) => c.close());
+    }
+  }
+  return [];
+}
+
+const threadCap: Probe = {
+  name: "thread-cap",
+  title: `--max-threads ${CAP}: ${CAP} clients served, one more waits (not refused) until one ` +
+    "leaves, and the same after clients that leave badly",
+  points: 3,
+  visibility: "visible",
+  deadlineMs: 90_000,
+  hint: "README.md §9 A cap on threads",
+  async run(ctx) {
+    const server = await startDb(ctx, ["--max-threads", String(CAP)]);
+    const cold = await warmUp(ctx, server.port);
+    if (cold) return cold;
+    const problems = await capHolds(ctx, server.port, server.pid, "at first");
+    if (problems.length === 0) {
+      const bad = await badSessions(ctx, server.port, 4);
+      problems.push(...bad);
+      if (bad.length === 0) {
+        problems.push(
+          ...await capHolds(ctx, server.port, server.pid, `after ${4 * CAP} bad sessions`),
+        );
+      }
+    }
+    if (problems.length > 0) {
+      return ctx.fail({
+        what: `a server started with --max-threads ${CAP}`,
+        expected: `${CAP} clients served at once, the next one waiting until one leaves; ` +
+          "the same after clients reset mid-SET or sent too long a line",
+        got: problems.join("\n"),
+        note: "count a thread as free when its Worker ends, whatever way its session ended",
+      });
+    }
+    return ctx.pass(
+      `${CAP} of ${CAP} served, the ${CAP + 1}th waited; the same after ` +
+        `${4 * CAP} bad sessions`,
+    );
   },
 };
 
@@ -788,6 +1131,7 @@ export const probes: Probe[] = [
     pipelining: "README.md §2 The protocol (pipelining)",
   }),
   threadPerConnection,
+  bucketLocks,
   slowClients,
   lockWhileWriting,
   exchStorm,
@@ -796,4 +1140,6 @@ export const probes: Probe[] = [
   deadlock,
   lockOrder,
   manyConnections,
+  threadCap,
+  storeFull,
 ];

@@ -130,6 +130,7 @@ async function quits(ctx: ProbeContext, client: KvClient, line: string): Promise
 
 function commandSteps(): Step[] {
   const long = "k".repeat(MAX_KEY + 1);
+  const longest = "k".repeat(MAX_KEY);
   return [
     { send: "GET apple", expect: { kind: "end" }, note: "GET of a missing key" },
     { send: encodeSet("apple", "red"), expect: { kind: "stored" }, note: "SET" },
@@ -157,6 +158,16 @@ function commandSteps(): Step[] {
       note: "GET after the ERRORs (the connection stays usable)",
     },
     { send: `GET ${long}`, expect: { kind: "error" }, note: `GET of a ${MAX_KEY + 1}-byte key` },
+    {
+      send: encodeSet(longest, "at the limit"),
+      expect: { kind: "stored" },
+      note: `SET of a ${MAX_KEY}-byte key (the longest allowed)`,
+    },
+    {
+      send: `GET ${longest}`,
+      expect: { kind: "value", value: "at the limit" },
+      note: `GET of the ${MAX_KEY}-byte key`,
+    },
     { send: "EXCH apple pear", expect: { kind: "not_found" }, note: "EXCH with one key missing" },
     { send: encodeSet("pear", "yellow"), expect: { kind: "stored" }, note: "SET" },
     { send: "EXCH apple pear", expect: { kind: "exchanged" }, note: "EXCH" },

@@ -1,17 +1,25 @@
 /// <reference no-default-lib="true" />
 /// <reference lib="deno.worker" />
 /**
- * 03-weensydb reference, one Worker per connection: reads commands from its client with blocking
+ * 03-weensydb starter, one Worker per connection: reads commands from its client with blocking
  * reads, runs them on the shared table, and writes the replies. Many Workers run at once, on
- * several cores, all touching one table: this file is where the locking lives.
+ * several cores, all touching one table: this file is where the locking lives, and the four
+ * functions that touch the table (get, set, remove, exchange) are yours to write.
  *
- * Lock rules (stated once):
- *  - Bucket b of the table is guarded by mutex b of `locks`: must hold it when finding,
- *    inserting, removing, or reading or writing the value of any item of bucket b.
- *  - Lock order: when holding two buckets, take the lower bucket number first. Two keys in one
- *    bucket take its lock once.
- *  - Never hold a lock during socket I/O: a slow client would stall every other client of the
- *    bucket. Read the whole request first, lock, copy, unlock, then write the reply.
+ * Lock rules (README.md §5 to §8): one reader-writer lock per bucket, made of two parts:
+ * mutex b of `locks` and `readers[b]`, the number of threads reading bucket b right now.
+ * - To READ bucket b (find, and copy a value: GET), hold a read share: take mutex b, add one to
+ *   readers[b], let mutex b go. Many GETs of one bucket (even of one 1 MiB value) then copy at
+ *   the same time. Give the share back by subtracting one (the last reader wakes a writer).
+ * - To WRITE bucket b (find plus insert, remove, setValue, swapValues), hold mutex b AND wait,
+ *   still holding it, until readers[b] is 0. Holding mutex b keeps new readers out, so a writer
+ *   waits for the readers already in, never for a stream of new ones.
+ * - readers[b] only grows under mutex b, so a writer that saw 0 is alone in bucket b.
+ * - EXCH writes two buckets: it takes the two mutexes in one global order, the lower bucket
+ *   number first, and a bucket once when both keys share it (§7, §8). A read share is never
+ *   held while waiting for anything, so a writer waiting on readers cannot be part of a cycle.
+ * - No lock or share is ever held during socket I/O: a request (SET body included) is read
+ *   whole before locking, and the reply is copied out and written only after unlocking (§6).
  *
  * @module
  */
@@ -30,6 +38,8 @@ export interface Job {
   fd: number;
   table: TableBuffers;
   locks: SharedArrayBuffer;
+  /** readers[b]: how many threads hold a read share of bucket b (see the lock rules). */
+  readers: SharedArrayBuffer;
 }
 
 /** Longest key, in bytes. */
@@ -41,8 +51,7 @@ const MAX_LINE = 1024;
 
 let table: Table;
 let locks: MutexGroup;
-/** Alternative design: mutex 0 guards the whole table; the other mutexes go unused. */
-const GLOBAL = 0;
+let readers: Int32Array;
 
 /** A reply line: a protocol header is 8-bit text (keys are bytes), ended by CRLF. */
 function line(text: string): Uint8Array {
@@ -57,42 +66,72 @@ function keyOk(key: string): boolean {
   return key.length >= 1 && key.length <= MAX_KEY;
 }
 
-/** GET: the value copied out under the bucket lock, or null. */
+/** A read share of bucket b, given back at the end of a `using` block. */
+function readLock(b: number): Disposable {
+  locks.lock(b); // a writer holding b keeps us out until it is done
+  Atomics.add(readers, b, 1);
+  locks.unlock(b);
+  return {
+    [Symbol.dispose]: () => {
+      if (Atomics.sub(readers, b, 1) === 1) Atomics.notify(readers, b); // last reader out
+    },
+  };
+}
+
+/** Waits, holding mutex b, until no reader is left in bucket b. */
+function drainReaders(b: number): void {
+  for (let n; (n = Atomics.load(readers, b)) > 0;) Atomics.wait(readers, b, n);
+}
+
+/** Bucket b for writing: mutex b, and no readers. Released at the end of a `using` block. */
+function writeLock(b: number): Disposable {
+  const held = locks.hold(b);
+  drainReaders(b);
+  return held;
+}
+
+/** GET: a copy of the value of `key` and its item's id, or null when absent. */
 function get(key: Uint8Array): { value: Uint8Array; id: number } | null {
-  using _held = locks.hold(GLOBAL);
+  using _share = readLock(table.bucketOf(key)); // from find until the value is copied
   const item = table.find(key);
   return item === null ? null : { value: table.value(item), id: table.idOf(item) };
 }
 
-/** SET: stores a copy of `value` (already read from the client: no I/O under the lock). */
+/**
+ * SET: stores a copy of `value` under `key` (inserting the item if needed); the item's id.
+ * Throws RangeError when the table's memory is full; then nothing is stored.
+ */
 function set(key: Uint8Array, value: Uint8Array): number {
-  using _held = locks.hold(GLOBAL);
+  using _held = writeLock(table.bucketOf(key));
   const old = table.find(key);
-  const item = old ?? table.insert(key);
+  const item = old ?? table.insert(key); // insert may throw RangeError too: nothing stored
   try {
-    table.setValue(item, value); // RangeError when the arena is full
+    table.setValue(item, value); // RangeError when the arena is full (the old value stays)
   } catch (err) {
-    if (old === null) table.remove(key); // nothing was stored: a new key must not stay, empty
+    if (old === null) table.remove(key); // a new key must not stay behind, empty
     throw err;
   }
   return table.idOf(item);
 }
 
-/** DELETE: the removed item's id, or null. */
+/** DELETE: removes `key`; the removed item's id, or null when absent. */
 function remove(key: Uint8Array): number | null {
-  using _held = locks.hold(GLOBAL);
+  using _held = writeLock(table.bucketOf(key));
   return table.remove(key);
 }
 
-/** EXCH: swaps two values; both buckets locked in bucket order, a shared bucket once. */
+/**
+ * EXCH: swaps the values of two keys when both exist; their ids, or null. Both buckets are
+ * write-locked, lower bucket number first; a shared bucket is locked once (not recursive).
+ */
 function exchange(k1: Uint8Array, k2: Uint8Array): [number, number] | null {
-  using _held = locks.hold(GLOBAL);
-  {
-    const [i1, i2] = [table.find(k1), table.find(k2)];
-    if (i1 === null || i2 === null) return null;
-    table.swapValues(i1, i2);
-    return [table.idOf(i1), table.idOf(i2)];
-  }
+  const [b1, b2] = [table.bucketOf(k1), table.bucketOf(k2)];
+  using _low = writeLock(Math.min(b1, b2));
+  using _high = b1 === b2 ? null : writeLock(Math.max(b1, b2));
+  const [i1, i2] = [table.find(k1), table.find(k2)];
+  if (i1 === null || i2 === null) return null;
+  table.swapValues(i1, i2); // EXCH k k: swaps an item with itself, a no-op
+  return [table.idOf(i1), table.idOf(i2)];
 }
 
 /** Reads and drops `n` bytes: an over-limit value's body, so the next command is in sync. */
@@ -179,6 +218,7 @@ self.onmessage = (e: MessageEvent<Job>) => {
   const { fd } = e.data;
   table = Table.from(e.data.table);
   locks = MutexGroup.from(e.data.locks);
+  readers = new Int32Array(e.data.readers);
   try {
     serveClient(fd);
   } finally {
