@@ -100,7 +100,12 @@ export interface FakeBackend extends Backend {
   mode: FakeMode;
   /** Connections accepted so far. */
   accepted: number;
-  /** Connections open now, from the fake's side. */
+  /**
+   * Connections open now, as the fake sees them: accepted, and not closed or reset by the other
+   * side. A peer's count of the server's connections, cheap enough to sample every few ms (a
+   * read of /proc/net/tcp takes seconds on a machine with tens of thousands of sockets, and would
+   * stall this fake, which runs in the grader's own thread).
+   */
   readonly open: number;
 }
 
@@ -135,14 +140,18 @@ interface FakeState {
   stored: Stored;
   /** Settles when the fake next leaves `silent` (or is stopped). */
   resumed(): Promise<void>;
+  /** The other side closed or reset `conn` (replies may still be due on it). */
+  ended(conn: Deno.Conn): void;
 }
 
 /** Starts a fake backend on `port` (default: a free one) in mode `initial`. */
 export function startFakeBackend(initial: FakeMode, port = 0): FakeBackend {
   const listener = Deno.listen({ hostname: "127.0.0.1", port });
   const conns = new Set<Deno.Conn>();
+  /** Connections whose other side has not closed them yet. */
+  const live = new Set<Deno.Conn>();
   const served = new Set<Promise<void>>();
-  let mode = initial;
+  let mode = initial, stopped = false;
   let stall = Promise.withResolvers<void>();
   const resume = () => {
     stall.resolve();
@@ -160,9 +169,11 @@ export function startFakeBackend(initial: FakeMode, port = 0): FakeBackend {
     },
     accepted: 0,
     get open() {
-      return conns.size;
+      return live.size;
     },
     [Symbol.asyncDispose]: async () => {
+      if (stopped) return;
+      stopped = true;
       listener.close();
       for (const c of conns) closeQuietly(c);
       resume(); // held replies go nowhere now: their writes fail on the closed sockets
@@ -170,7 +181,12 @@ export function startFakeBackend(initial: FakeMode, port = 0): FakeBackend {
       await Promise.all(served);
     },
   };
-  const state: FakeState = { fake, stored: new Map(), resumed: () => stall.promise };
+  const state: FakeState = {
+    fake,
+    stored: new Map(),
+    resumed: () => stall.promise,
+    ended: (conn) => live.delete(conn),
+  };
   const accepting = (async () => {
     while (true) {
       let conn: Deno.Conn;
@@ -181,8 +197,10 @@ export function startFakeBackend(initial: FakeMode, port = 0): FakeBackend {
       }
       fake.accepted++;
       conns.add(conn);
+      live.add(conn);
       const p = serveFake(state, conn).finally(() => {
         conns.delete(conn);
+        live.delete(conn);
         served.delete(p);
       });
       served.add(p);
@@ -256,6 +274,7 @@ async function serveFake(state: FakeState, conn: Deno.Conn): Promise<void> {
   } catch {
     // the student's server reset the connection
   } finally {
+    state.ended(conn);
     await writing;
     closeQuietly(conn);
   }

@@ -251,6 +251,9 @@ export class Pool {
       return new Connection(tcp);
     } catch (err) {
       this.#count--;
+      // The backend refused: those waiting for a connection would be refused too, so they fail
+      // now (502) instead of waiting for a place that no connection will give back.
+      for (const wake of this.#queue.splice(0)) wake(null);
       throw new BackendError(`cannot connect to backend: ${(err as Error).message}`);
     }
   }
