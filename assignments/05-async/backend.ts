@@ -115,7 +115,7 @@ class Connection {
     void this.#writeAll; // you will need it
     return todo(
       `Connection.call(${request.length} bytes, signal ${signal.aborted ? "aborted" : "live"}): ` +
-        "README.md §6 A pool of backend connections and §7 Timeouts",
+        "README.md §6 A pool of backend connections and §7 Timeouts with AbortSignal",
     );
   }
 

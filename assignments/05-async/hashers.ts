@@ -51,14 +51,16 @@ export class Hashers {
   /** Gives queued jobs to idle Workers. */
   #dispatch(): void {
     void this.#running;
-    todo(`hand ${this.#queue.length} queued jobs to idle Workers: README.md §9 CPU work`);
+    todo(
+      `hand ${this.#queue.length} queued jobs to idle Workers: README.md §9 CPU work off the main thread`,
+    );
   }
 
   /** A Worker answered: settle its job, and give it the next one. */
   #finished(worker: Worker, done: HashDone): void {
     const busy = !this.#idle.includes(worker);
     todo(
-      `settle job ${done.id}, then give this Worker (busy: ${busy}) the next: README.md §9 CPU work`,
+      `settle job ${done.id}, then give this Worker (busy: ${busy}) the next: README.md §9 CPU work off the main thread`,
     );
   }
 }

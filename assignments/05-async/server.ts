@@ -100,7 +100,9 @@ function store(pool: Pool, timeoutMs: number) {
   const call = (request: Uint8Array) =>
     pool.call(
       request,
-      todo(`an AbortSignal that fires after ${timeoutMs} ms: README.md §7 Timeouts`),
+      todo(
+        `an AbortSignal that fires after ${timeoutMs} ms: README.md §7 Timeouts with AbortSignal`,
+      ),
     );
   const line = (text: string) => call(encoder.encode(text + "\r\n"));
   const expect = (reply: Reply, ...kinds: Reply["kind"][]) => {

@@ -3,7 +3,7 @@
  * grader-side sockets, never the student's:
  *
  * - a real WeensyDB: the 03-weensydb reference when the grader's tree has it (course staff), else
- *   the grader's own stand-in (`autograder/weensydb/standin.ts`; the student release and the
+ *   the grader's own stand-in (`autograder/kits/_weensydb/standin.ts`; the student release and the
  *   Gradescope package ship no solutions). `COURSE_WEENSYDB=standin` forces the stand-in.
  * - a fake one on `Deno.listen`, in this process, whose behaviour a probe switches at will: answer
  *   after a delay, never answer, reset mid-reply, or send garbage.
@@ -25,7 +25,7 @@ export interface Backend extends AsyncDisposable {
 
 /** The 03-weensydb reference server, when this tree has it. */
 const REFERENCE = join(REPO_ROOT, "solutions", "03-weensydb", "server.ts");
-const STANDIN = join(REPO_ROOT, "autograder", "weensydb", "standin.ts");
+const STANDIN = join(REPO_ROOT, "autograder", "kits", "_weensydb", "standin.ts");
 
 function hasReference(): boolean {
   if (Deno.env.get("COURSE_WEENSYDB") === "standin") return false;
@@ -73,10 +73,13 @@ export async function startRealBackend(): Promise<Backend> {
 }
 
 /**
- * What the fake backend does with each command it reads:
+ * What the fake backend does with each command, decided when it reads the command (as a real
+ * server would: what it does depends on its state now, not on when the connection was opened):
  * - `answer`: after `delayMs`, the reply a store would give that holds what was SET on this fake
  *   and `valueOf(key)` for every other key;
- * - `silent`: nothing, ever (the connection stays open);
+ * - `silent`: a stall. Commands are read and held, unanswered, for as long as the fake stays
+ *   silent; when it leaves `silent`, the held ones get their replies, late and in order, as a
+ *   real server that stalled (a pause, a full disk) answers what it read once it resumes;
  * - `reset`: half a VALUE reply, then a reset;
  * - `garbage`: a line that is no WeensyDB reply.
  */
@@ -93,10 +96,17 @@ export function valueOf(key: string): string {
 
 /** A fake WeensyDB in the grader's process. */
 export interface FakeBackend extends Backend {
-  /** Switches what it does with commands read from now on. */
+  /** What it does with commands read from now on; leaving `silent` answers the held ones. */
   mode: FakeMode;
   /** Connections accepted so far. */
   accepted: number;
+  /**
+   * Connections open now, as the fake sees them: accepted, and not closed or reset by the other
+   * side. A peer's count of the server's connections, cheap enough to sample every few ms (a
+   * read of /proc/net/tcp takes seconds on a machine with tens of thousands of sockets, and would
+   * stall this fake, which runs in the grader's own thread).
+   */
+  readonly open: number;
 }
 
 const encoder = new TextEncoder();
@@ -124,23 +134,58 @@ function replyTo(line: string, stored: Stored): Uint8Array {
   return encoder.encode(`${lines[cmd] ?? (cmd === "EXCH" ? "EXCHANGED #1 #2" : "ERROR")}\r\n`);
 }
 
-/** Starts a fake backend on `port` (default: a free one) in mode `mode`. */
-export function startFakeBackend(mode: FakeMode, port = 0): FakeBackend {
+/** The state one fake shares among its connections. */
+interface FakeState {
+  fake: FakeBackend;
+  stored: Stored;
+  /** Settles when the fake next leaves `silent` (or is stopped). */
+  resumed(): Promise<void>;
+  /** The other side closed or reset `conn` (replies may still be due on it). */
+  ended(conn: Deno.Conn): void;
+}
+
+/** Starts a fake backend on `port` (default: a free one) in mode `initial`. */
+export function startFakeBackend(initial: FakeMode, port = 0): FakeBackend {
   const listener = Deno.listen({ hostname: "127.0.0.1", port });
   const conns = new Set<Deno.Conn>();
+  /** Connections whose other side has not closed them yet. */
+  const live = new Set<Deno.Conn>();
   const served = new Set<Promise<void>>();
-  const stored: Stored = new Map();
+  let mode = initial, stopped = false;
+  let stall = Promise.withResolvers<void>();
+  const resume = () => {
+    stall.resolve();
+    stall = Promise.withResolvers<void>();
+  };
   const fake: FakeBackend = {
     port: listener.addr.port,
     name: "a fake WeensyDB",
-    mode,
+    get mode() {
+      return mode;
+    },
+    set mode(next: FakeMode) {
+      mode = next;
+      if (next.kind !== "silent") resume();
+    },
     accepted: 0,
+    get open() {
+      return live.size;
+    },
     [Symbol.asyncDispose]: async () => {
+      if (stopped) return;
+      stopped = true;
       listener.close();
       for (const c of conns) closeQuietly(c);
+      resume(); // held replies go nowhere now: their writes fail on the closed sockets
       await accepting;
       await Promise.all(served);
     },
+  };
+  const state: FakeState = {
+    fake,
+    stored: new Map(),
+    resumed: () => stall.promise,
+    ended: (conn) => live.delete(conn),
   };
   const accepting = (async () => {
     while (true) {
@@ -152,8 +197,10 @@ export function startFakeBackend(mode: FakeMode, port = 0): FakeBackend {
       }
       fake.accepted++;
       conns.add(conn);
-      const p = serveFake(fake, conn, stored).finally(() => {
+      live.add(conn);
+      const p = serveFake(state, conn).finally(() => {
         conns.delete(conn);
+        live.delete(conn);
         served.delete(p);
       });
       served.add(p);
@@ -170,17 +217,26 @@ function closeQuietly(conn: Deno.Conn): void {
   }
 }
 
-/** Serves one connection of the fake: replies are written in order, each after its delay. */
-async function serveFake(fake: FakeBackend, conn: Deno.Conn, stored: Stored): Promise<void> {
+/** The reply to one command in `mode` (never `silent` or `reset`: those are handled before). */
+function replyIn(mode: FakeMode, line: string, stored: Stored): Uint8Array {
+  return mode.kind === "garbage" ? encoder.encode("HELLO THERE\r\n") : replyTo(line, stored);
+}
+
+/**
+ * Serves one connection of the fake: each command gets the behaviour of the mode the fake is in
+ * when the command is read, and replies are written in order, each after its delay.
+ */
+async function serveFake(state: FakeState, conn: Deno.Conn): Promise<void> {
+  const { fake, stored } = state;
   let buf = "";
   let writing = Promise.resolve();
   const chunk = new Uint8Array(64 * 1024);
   try {
     while (true) {
-      const mode = fake.mode;
-      // A reset needs unread bytes in the socket when it closes: read just one byte.
-      const n = await conn.read(mode.kind === "reset" ? chunk.subarray(0, 1) : chunk);
+      // A reset needs unread bytes in the socket when it closes: in reset mode, read one byte.
+      const n = await conn.read(fake.mode.kind === "reset" ? chunk.subarray(0, 1) : chunk);
       if (n === null) break;
+      const mode = fake.mode; // the mode now, when the bytes arrived
       if (mode.kind === "reset") {
         await conn.write(encoder.encode("VALUE k 10\r\nabc"));
         await delay(20);
@@ -192,21 +248,33 @@ async function serveFake(fake: FakeBackend, conn: Deno.Conn, stored: Stored): Pr
         const set = /^SET (\S+) (\d+)$/.exec(line);
         const used = eol + 2 + (set === null ? 0 : Number(set[2]));
         if (buf.length < used) break; // the rest of a SET's body is still to come
-        if (set !== null && mode.kind === "answer") {
-          stored.set(set[1], latin1Bytes(buf.slice(eol + 2, used)));
-        }
+        const body = latin1Bytes(buf.slice(eol + 2, used));
         buf = buf.slice(used);
-        if (mode.kind === "silent") continue;
-        const reply = mode.kind === "garbage"
-          ? encoder.encode("HELLO THERE\r\n")
-          : replyTo(line, stored);
-        const due = mode.kind === "answer" ? delay(mode.delayMs) : Promise.resolve();
-        writing = writing.then(() => due).then(() => writeAll(conn, reply)).catch(() => {});
+        const store = (m: FakeMode) => {
+          if (set !== null && m.kind === "answer") stored.set(set[1], body);
+        };
+        let reply: () => Promise<Uint8Array>;
+        if (mode.kind === "silent") {
+          // Held until the stall ends, then done as the fake's mode then says.
+          const resumed = state.resumed();
+          reply = async () => {
+            await resumed;
+            store(fake.mode);
+            return replyIn(fake.mode, line, stored);
+          };
+        } else {
+          store(mode);
+          const bytes = replyIn(mode, line, stored);
+          const due = mode.kind === "answer" ? delay(mode.delayMs) : Promise.resolve();
+          reply = async () => (await due, bytes);
+        }
+        writing = writing.then(reply).then((bytes) => writeAll(conn, bytes)).catch(() => {});
       }
     }
   } catch {
     // the student's server reset the connection
   } finally {
+    state.ended(conn);
     await writing;
     closeQuietly(conn);
   }

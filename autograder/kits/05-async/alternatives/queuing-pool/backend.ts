@@ -229,8 +229,11 @@ export class Pool {
   #release(conn: Connection): void {
     if (conn.closed) {
       this.#count--;
-      const wake = this.#queue.shift();
-      if (wake !== undefined) this.#open().then(wake, () => wake(null));
+      // Someone waits: open a replacement and hand it on as a released one, so that it goes to
+      // whoever waits first when it opens (the waiter now may have timed out by then).
+      if (this.#queue.length > 0) {
+        this.#open().then((fresh) => this.#release(fresh), () => this.#queue.shift()?.(null));
+      }
       return;
     }
     const wake = this.#queue.shift();
@@ -248,6 +251,9 @@ export class Pool {
       return new Connection(tcp);
     } catch (err) {
       this.#count--;
+      // The backend refused: those waiting for a connection would be refused too, so they fail
+      // now (502) instead of waiting for a place that no connection will give back.
+      for (const wake of this.#queue.splice(0)) wake(null);
       throw new BackendError(`cannot connect to backend: ${(err as Error).message}`);
     }
   }
