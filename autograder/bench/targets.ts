@@ -9,6 +9,7 @@
 import { fileURLToPath } from "node:url";
 import { CLOCK_TICKS, cpuTimeMs, processTree, rssBytes } from "../observe/proc.ts";
 import { type ChildHandle, delay, startChild } from "../harness/process.ts";
+import { onCpus } from "./cpus.ts";
 import { holdConnections } from "./generator.ts";
 import type { ProtocolSpec } from "./protocols.ts";
 
@@ -110,11 +111,18 @@ export function memcachedCommand(port: number): string[] {
   ];
 }
 
-/** Starts `target` (and its backend first) and waits until it accepts connections. */
-export async function startTarget(target: Target, timeoutMs = 20_000): Promise<Running> {
-  const backend = target.backend ? await startTarget(target.backend, timeoutMs) : undefined;
+/**
+ * Starts `target` (and its backend first) and waits until it accepts connections; with `cpus`,
+ * on those CPUs only (taskset; its children and threads inherit them).
+ */
+export async function startTarget(
+  target: Target,
+  timeoutMs = 20_000,
+  cpus: number[] | null = null,
+): Promise<Running> {
+  const backend = target.backend ? await startTarget(target.backend, timeoutMs, cpus) : undefined;
   const port = freePort();
-  const [cmd, ...args] = target.command(port, backend?.port);
+  const [cmd, ...args] = onCpus(target.command(port, backend?.port), cpus);
   const child = startChild(cmd, args);
   const running: Running = { target, port, child, backend };
   try {
