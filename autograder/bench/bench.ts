@@ -39,6 +39,7 @@ import {
   startTarget,
   stopTarget,
   treeCpuMs,
+  treeQueuedMs,
   treeRss,
 } from "./targets.ts";
 
@@ -216,7 +217,10 @@ async function measure(r: Running, p: Plan, shape: Shape) {
   const generators = shape.generators ?? 1;
   await waitIdle(r); // a point starts on an idle server, not on the last point's leftovers
   const cpu0 = treeCpuMs(r);
-  let serverCpus: number[] = [];
+  let serverCpus: number[] = [], queued0 = NaN, queued1 = NaN;
+  // The server's run-queue wait over the measured window (other programs on its CPU).
+  const q0 = setTimeout(() => queued0 = treeQueuedMs(r), p.warmupMs);
+  const q1 = setTimeout(() => queued1 = treeQueuedMs(r), p.warmupMs + p.durationMs);
   // Read while it runs: the CPUs the server may use, from /proc, not from what we asked for.
   const probe = setTimeout(() => serverCpus = allowedCpus(r.child.pid), p.warmupMs);
   const res = await generate(
@@ -235,8 +239,15 @@ async function measure(r: Running, p: Plan, shape: Shape) {
     p.pin?.generator ?? null,
   );
   clearTimeout(probe);
+  clearTimeout(q0);
+  clearTimeout(q1);
   const cpu = treeCpuMs(r) - cpu0;
-  return { res, cpu, serverCpus: serverCpus.length > 0 ? serverCpus : allowedCpus(r.child.pid) };
+  return {
+    res,
+    cpu,
+    serverCpus: serverCpus.length > 0 ? serverCpus : allowedCpus(r.child.pid),
+    queuedPct: (100 * (queued1 - queued0)) / p.durationMs,
+  };
 }
 
 /**
@@ -245,7 +256,7 @@ async function measure(r: Running, p: Plan, shape: Shape) {
  */
 async function loadPoint(r: Running, p: Plan, shape: Shape): Promise<LoadPoint> {
   const generators = shape.generators ?? 1;
-  const { res, cpu, serverCpus } = await measure(r, p, shape);
+  const { res, cpu, serverCpus, queuedPct } = await measure(r, p, shape);
   const h = fromJson(res.latency);
   const point: LoadPoint = {
     target: r.target.id,
@@ -265,6 +276,7 @@ async function loadPoint(r: Running, p: Plan, shape: Shape): Promise<LoadPoint> 
     serverCpuUsPerReq: res.allResponses > 0 ? (cpu * 1000) / res.allResponses : NaN,
     generatorCpuPct: (100 * res.generatorCpuMs) / (res.seconds * 1000),
     generatorBusyPct: (100 * res.generatorBusyMs) / (res.seconds * 1000),
+    serverQueuedPct: queuedPct,
     serverCpus,
     generatorCpus: res.generatorCpus,
     limitedBy: "server",
@@ -407,7 +419,12 @@ async function sweep(r: Running, p: Plan, load: LoadPoint[]): Promise<LoadPoint[
       protocol: r.target.protocol,
       rate,
     });
-    out.push({ ...point, fraction, saturationRps: closed.throughput });
+    out.push({
+      ...point,
+      fraction,
+      saturationRps: closed.throughput,
+      saturationLimitedBy: closed.limitedBy,
+    });
   }
   return out;
 }
@@ -515,6 +532,14 @@ async function pollRows(p: Plan, notes: string[]): Promise<PollRow[]> {
   return rows;
 }
 
+function loadAverage(): string {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  } catch {
+    return "unknown";
+  }
+}
+
 function machine(): Record<string, string> {
   const read = (f: string) => {
     try {
@@ -530,7 +555,7 @@ function machine(): Record<string, string> {
     memory: `${(mem / 1024 / 1024).toFixed(1)} GB`,
     kernel: Deno.osRelease(),
     deno: Deno.version.deno,
-    "load average at start": read("/proc/loadavg").split(" ").slice(0, 3).join(" "),
+    "load average at start": loadAverage(),
   };
 }
 
@@ -657,6 +682,7 @@ export async function runBench(
     Deno.removeSync(scratch, { recursive: true });
   }
   report.seconds = (performance.now() - started) / 1000;
+  report.machine["load average at end"] = loadAverage();
   writeReport(report, out);
   return report;
 }

@@ -21,6 +21,8 @@ export interface LoadPoint {
   fraction?: number;
   /** Open-loop sweep: the closed-loop throughput (saturation) the rates are fractions of. */
   saturationRps?: number;
+  /** Open-loop sweep: whose limit the saturation row showed ("generator": a lower bound). */
+  saturationLimitedBy?: "server" | "generator";
   throughput: number;
   p50Us: number;
   p99Us: number;
@@ -37,6 +39,12 @@ export interface LoadPoint {
    * (/proc/self/schedstat): at 90% or more it never waited on the server.
    */
   generatorBusyPct: number;
+  /**
+   * Time the server's threads spent runnable but queued for a CPU, summed over its threads, in %
+   * of the window (/proc/<pid>/task/<tid>/schedstat): other programs on the server's CPU. Not a
+   * limit of the generator; a reader weighs a row with a large figure as the machine's.
+   */
+  serverQueuedPct?: number;
   /** The CPUs the server's processes may run on, read from /proc while it ran. */
   serverCpus: number[];
   /** The CPUs the generator processes may run on, as each read it from /proc. */
@@ -294,7 +302,11 @@ function p99Check(r: BenchReport): Check {
   const k = at("weensydb-epoll");
   if (!k) return { goal, reached: null, detail: "not measured (the full run measures it)" };
   const m = at("memcached");
-  const detail = `offered ${fmt(k.rate ?? NaN)} req/s (half of ${fmt(k.saturationRps ?? NaN)}), ` +
+  const bound = k.saturationLimitedBy === "generator" ? ", a generator-limited lower bound" : "";
+  const detail =
+    `offered ${fmt(k.rate ?? NaN)} req/s (half of ${
+      fmt(k.saturationRps ?? NaN)
+    }${bound}), server queued for a CPU ${queuedCell(k)} of the window, ` +
     `answered ${fmt(k.throughput)} req/s, p99 ${fmtUs(k.p99Us)}, ${k.served} of 1,000 ` +
     `connections answered` + (m ? `; memcached at half its rate: p99 ${fmtUs(m.p99Us)}` : "");
   if (k.limitedBy === "generator") {
@@ -343,6 +355,13 @@ function cpusCell(p: LoadPoint, all: number): string {
   return `${list(p.serverCpus)} / ${list(p.generatorCpus)}`;
 }
 
+/** The server's threads' run-queue wait, % of the window: other programs on its CPU. */
+function queuedCell(p: LoadPoint): string {
+  return p.serverQueuedPct === undefined || !Number.isFinite(p.serverQueuedPct)
+    ? "–"
+    : `${fmt(p.serverQueuedPct)}%`;
+}
+
 function limitCell(p: LoadPoint): string {
   return p.limitedBy === "generator" ? `**generator** (${p.limitedWhy})` : "server";
 }
@@ -361,6 +380,7 @@ function loadRows(points: LoadPoint[], cpus = 0): string[][] {
       fmt(p.generatorBusyPct)
     }%`,
     p.second ? `×${fmt(p.second.throughput / p.throughput)}` : "–",
+    queuedCell(p),
     cpusCell(p, cpus),
     limitCell(p),
     `${p.served}/${p.connections}`,
@@ -379,6 +399,7 @@ const LOAD_HEAD = [
   "server CPU µs/req",
   "generator CPU: % of a core · µs/req · busy",
   "2 generators",
+  "server queued",
   "CPUs server / gen",
   "limited by",
   "conns answered",
@@ -397,6 +418,7 @@ function sweepRows(points: LoadPoint[], cpus: number): string[][] {
     fmtUs(p.p999Us),
     fmt(p.serverCpuUsPerReq),
     `${fmt(p.generatorCpuPct)}% · ${fmt(p.generatorBusyPct)}%`,
+    queuedCell(p),
     cpusCell(p, cpus),
     limitCell(p),
     `${p.served}/${p.connections}`,
@@ -414,6 +436,7 @@ const SWEEP_HEAD = [
   "p99.9",
   "server CPU µs/req",
   "generator CPU · busy",
+  "server queued",
   "CPUs server / gen",
   "limited by",
   "conns answered",
@@ -431,8 +454,11 @@ function pinningText(r: BenchReport): string {
     } (taskset; read back from /proc in every row).`
     : "Servers and generators not pinned (see the notes): they share every CPU.";
   return `${where} ${limited} of ${all} rows are limited by the generator ` +
-    `(its CPU ≥ ${SATURATED_PCT}% of what it may use, or a second generator raising throughput ` +
-    `by more than ${fmt(100 * (SECOND_GAIN - 1))}%); no target verdict is drawn from them.`;
+    `(its CPU ≥ ${SATURATED_PCT}% of what it may use; its JavaScript thread on a CPU or queued ` +
+    `for one ≥ ${SATURATED_PCT}% of the window, the "busy" column; or a second generator raising ` +
+    `throughput by more than ${
+      fmt(100 * (SECOND_GAIN - 1))
+    }%); no target verdict is drawn from them.`;
 }
 
 /** Renders the report as markdown; `charts` are the SVG file names to link. */
