@@ -14,15 +14,20 @@ import { fromJson, histogram, merge, percentile, toJson } from "./histogram.ts";
 import type { LoadOptions, LoadResult } from "./generator.ts";
 import { holdConnections, preload } from "./generator.ts";
 import { makeProtocol, type ProtocolSpec } from "./protocols.ts";
+import { allowedCpus, cpuList, moveTo, onCpus, type Pinning, splitCpus } from "./cpus.ts";
 import {
   type BenchReport,
   charts,
   checkTargets,
+  classify,
   type LoadPoint,
   type MemoryPoint,
   parsePollTable,
   type PollRow,
+  type Ratio,
   renderMarkdown,
+  SWEEP_FRACTIONS,
+  sweepRates,
   type WrkRow,
 } from "./report.ts";
 import {
@@ -34,6 +39,7 @@ import {
   startTarget,
   stopTarget,
   treeCpuMs,
+  treeQueuedMs,
   treeRss,
 } from "./targets.ts";
 
@@ -65,12 +71,30 @@ export interface Plan {
   pipelineConnections: number;
   pollFds: number[];
   only: string[] | null;
+  /** Where servers and generators run; null: anywhere (one CPU, no taskset, or --no-pin). */
+  pin: Pinning | null;
+  /** Each closed-loop row is run again from two generator processes. */
+  secondGenerator: boolean;
+  /** Connections of the open-loop sweep, and its offered rates as fractions of saturation. */
+  sweepConnections: number;
+  sweepFractions: number[];
 }
 
+/** The servers the open-loop sweep covers. */
+export const SWEPT = ["weensydb-epoll", "weensydb-poll", "memcached"];
+
 /** The full run and the quick one (under 2 minutes). */
-export function plan(quick: boolean, only: string[] | null = null): Plan {
+export function plan(
+  quick: boolean,
+  only: string[] | null = null,
+  pin: Pinning | null = null,
+): Plan {
+  const common = { only, pin, secondGenerator: true };
   return quick
     ? {
+      ...common,
+      sweepConnections: 100,
+      sweepFractions: [0.1, 0.5, 1.2],
       quick,
       warmupMs: 200,
       durationMs: 500,
@@ -84,9 +108,11 @@ export function plan(quick: boolean, only: string[] | null = null): Plan {
       depth: 16,
       pipelineConnections: 4,
       pollFds: [10, 100, 10_000],
-      only,
     }
     : {
+      ...common,
+      sweepConnections: 1000,
+      sweepFractions: SWEEP_FRACTIONS,
       quick,
       warmupMs: 1000,
       durationMs: 3000,
@@ -100,16 +126,22 @@ export function plan(quick: boolean, only: string[] | null = null): Plan {
       depth: 32,
       pipelineConnections: 10,
       pollFds: [10, 100, 1000, 10_000],
-      only,
     };
 }
 
-/** Runs `count` generator processes of `options` each at once and merges what they measured. */
-export async function generate(options: LoadOptions, count = 1): Promise<LoadResult> {
+/**
+ * Runs `count` generator processes of `options` each at once (on `cpus` when given) and merges
+ * what they measured.
+ */
+export async function generate(
+  options: LoadOptions,
+  count = 1,
+  cpus: number[] | null = null,
+): Promise<LoadResult> {
   const limitMs = (options.warmupMs ?? 1000) + (options.durationMs ?? 3000) +
     (options.graceMs ?? 1000) + 20_000;
   const runs = await Promise.all(
-    Array.from({ length: count }, () => runGenerator(options, limitMs)),
+    Array.from({ length: count }, () => runGenerator(options, limitMs, cpus)),
   );
   const h = histogram();
   for (const r of runs) merge(h, fromJson(r.latency));
@@ -124,20 +156,29 @@ export async function generate(options: LoadOptions, count = 1): Promise<LoadRes
     seconds: runs[0].seconds,
     latency: toJson(h),
     generatorCpuMs: sum((r) => r.generatorCpuMs),
+    generatorCpus: [...new Set(runs.flatMap((r) => r.generatorCpus))].sort((a, b) => a - b),
+    // The busiest process: one saturated generator is enough to limit the load.
+    generatorBusyMs: Math.max(...runs.map((r) => r.generatorBusyMs)),
   };
 }
 
 /** One generator process, killed if it outlives `limitMs`. */
-async function runGenerator(options: LoadOptions, limitMs: number): Promise<LoadResult> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      "--no-lock",
-      `--config=${ROOT}deno.json`,
-      `${HERE}generator.ts`,
-      JSON.stringify(options),
-    ],
+async function runGenerator(
+  options: LoadOptions,
+  limitMs: number,
+  cpus: number[] | null,
+): Promise<LoadResult> {
+  const [cmd, ...args] = onCpus([
+    Deno.execPath(),
+    "run",
+    "--allow-all",
+    "--no-lock",
+    `--config=${ROOT}deno.json`,
+    `${HERE}generator.ts`,
+    JSON.stringify(options),
+  ], cpus);
+  const child = new Deno.Command(cmd, {
+    args,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -159,36 +200,65 @@ async function runGenerator(options: LoadOptions, limitMs: number): Promise<Load
   }
 }
 
-/** Loads a running server once and turns the result into a report row. */
-async function loadPoint(
-  r: Running,
-  p: Plan,
-  shape: {
-    connections: number;
-    depth: number;
-    protocol: ProtocolSpec;
-    generators?: number;
-    /** Open loop at this many requests per second (one generator); closed loop without. */
-    rate?: number;
-  },
-): Promise<LoadPoint> {
+/** The shape of one load: what to send, how, and from how many generator processes. */
+interface Shape {
+  connections: number;
+  depth: number;
+  protocol: ProtocolSpec;
+  generators?: number;
+  /** Open loop at this many requests per second; closed loop without. */
+  rate?: number;
+  /** Closed loop: also run it from two generators (if the plan says so). */
+  second?: boolean;
+}
+
+/** One load on a running server, from idle: what the generators measured, and the server's CPU. */
+async function measure(r: Running, p: Plan, shape: Shape) {
   const generators = shape.generators ?? 1;
   await waitIdle(r); // a point starts on an idle server, not on the last point's leftovers
   const cpu0 = treeCpuMs(r);
-  const res = await generate({
-    port: r.port,
-    protocol: shape.protocol,
-    connections: Math.ceil(shape.connections / generators),
-    depth: shape.depth,
-    mode: shape.rate === undefined ? "closed" : "open",
-    rate: shape.rate,
-    warmupMs: p.warmupMs,
-    durationMs: p.durationMs,
-    graceMs: p.graceMs,
-  }, generators);
+  let serverCpus: number[] = [], queued0 = NaN, queued1 = NaN;
+  // The server's run-queue wait over the measured window (other programs on its CPU).
+  const q0 = setTimeout(() => queued0 = treeQueuedMs(r), p.warmupMs);
+  const q1 = setTimeout(() => queued1 = treeQueuedMs(r), p.warmupMs + p.durationMs);
+  // Read while it runs: the CPUs the server may use, from /proc, not from what we asked for.
+  const probe = setTimeout(() => serverCpus = allowedCpus(r.child.pid), p.warmupMs);
+  const res = await generate(
+    {
+      port: r.port,
+      protocol: shape.protocol,
+      connections: Math.ceil(shape.connections / generators),
+      depth: shape.depth,
+      mode: shape.rate === undefined ? "closed" : "open",
+      rate: shape.rate,
+      warmupMs: p.warmupMs,
+      durationMs: p.durationMs,
+      graceMs: p.graceMs,
+    },
+    generators,
+    p.pin?.generator ?? null,
+  );
+  clearTimeout(probe);
+  clearTimeout(q0);
+  clearTimeout(q1);
   const cpu = treeCpuMs(r) - cpu0;
-  const h = fromJson(res.latency);
   return {
+    res,
+    cpu,
+    serverCpus: serverCpus.length > 0 ? serverCpus : allowedCpus(r.child.pid),
+    queuedPct: (100 * (queued1 - queued0)) / p.durationMs,
+  };
+}
+
+/**
+ * Loads a running server once and turns the result into a report row: with `shape.second`, the
+ * same load again from two generator processes, and the row says whose limit it shows.
+ */
+async function loadPoint(r: Running, p: Plan, shape: Shape): Promise<LoadPoint> {
+  const generators = shape.generators ?? 1;
+  const { res, cpu, serverCpus, queuedPct } = await measure(r, p, shape);
+  const h = fromJson(res.latency);
+  const point: LoadPoint = {
     target: r.target.id,
     label: r.target.label,
     connections: shape.connections,
@@ -199,12 +269,27 @@ async function loadPoint(
     throughput: res.responses / res.seconds,
     p50Us: percentile(h, 0.5),
     p99Us: percentile(h, 0.99),
+    p999Us: percentile(h, 0.999),
     errors: res.errors,
     unanswered: res.unanswered,
     served: res.servedConnections,
     serverCpuUsPerReq: res.allResponses > 0 ? (cpu * 1000) / res.allResponses : NaN,
     generatorCpuPct: (100 * res.generatorCpuMs) / (res.seconds * 1000),
+    generatorBusyPct: (100 * res.generatorBusyMs) / (res.seconds * 1000),
+    serverQueuedPct: queuedPct,
+    serverCpus,
+    generatorCpus: res.generatorCpus,
+    limitedBy: "server",
   };
+  // One connection cannot be split between two generators.
+  if (shape.second && p.secondGenerator && shape.rate === undefined && shape.connections > 1) {
+    const two = (await measure(r, p, { ...shape, generators: 2 })).res;
+    point.second = {
+      throughput: two.responses / two.seconds,
+      generatorCpuPct: (100 * two.generatorCpuMs) / (two.seconds * 1000),
+    };
+  }
+  return { ...point, ...classify(point) };
 }
 
 /** Holds connections open, waits for the server's memory to settle, and reads it. */
@@ -265,9 +350,9 @@ async function waitIdle(r: Running): Promise<void> {
 
 /** Everything measured on one server, which is always stopped. */
 async function measureTarget(t: Entry, p: Plan, report: BenchReport): Promise<void> {
-  const r = await startTarget(t);
+  const r = await startTarget(t, 20_000, p.pin?.server ?? null);
   try {
-    report.commands[t.id] = commandLine(t, r);
+    report.commands[t.id] = commandLine(t, r, p);
     // Memory first, on an idle server: after a load run, children and Workers are still exiting.
     const held = Math.min(t.memoryConnections, p.maxHeld);
     if (held > 0 && !(p.quick && t.memoryConnections < p.maxHeld)) {
@@ -277,8 +362,11 @@ async function measureTarget(t: Entry, p: Plan, report: BenchReport): Promise<vo
       await preload(r.backend!.port, makeProtocol({ kind: "weensydb", op: "get", size: 100 }));
     }
     for (const n of t.connections.filter((c) => p.connections.includes(c))) {
-      report.load.push(await loadPoint(r, p, { connections: n, depth: 1, protocol: t.protocol }));
+      report.load.push(
+        await loadPoint(r, p, { connections: n, depth: 1, protocol: t.protocol, second: true }),
+      );
     }
+    if (SWEPT.includes(t.id)) report.sweep.push(...await sweep(r, p, report.load));
     // The same offered load for every server that keeps connections open (a process per HTTP
     // request cannot come near it, and the iterative echo server serves one connection).
     if (!t.protocol.close && t.id !== "echo") {
@@ -294,28 +382,59 @@ async function measureTarget(t: Entry, p: Plan, report: BenchReport): Promise<vo
       for (const op of p.ops) {
         const protocol = { ...t.protocol, op };
         report.pipelined.push(
-          await loadPoint(r, p, { connections: p.pipelineConnections, depth: p.depth, protocol }),
+          await loadPoint(r, p, {
+            connections: p.pipelineConnections,
+            depth: p.depth,
+            protocol,
+            second: true,
+          }),
         );
       }
     }
-    if (t.id === "memcached") {
-      const shape = { connections: p.pipelineConnections, depth: p.depth, protocol: t.protocol };
-      report.generatorCheck.push(
-        report.pipelined.find((x) => x.target === "memcached" && x.op === "get")!,
-      );
-      report.generatorCheck.push(await loadPoint(r, p, { ...shape, generators: 2 }));
-    }
-    if (t.protocol.kind === "http" && hasCommand("wrk")) {
-      report.wrk.push(await wrkRow(r, p));
+    if (t.protocol.kind === "http") {
+      if (hasCommand("wrk")) report.wrk.push(await wrkRow(r, p));
+      else {report.notes.push(
+          `${t.label}: no wrk cross-check: wrk not installed (setup.sh --bench)`,
+        );}
     }
   } finally {
     await stopTarget(r);
   }
 }
 
-function commandLine(t: Entry, r: Running): string {
-  const args = t.command(r.port, r.backend?.port).map((a) => a.replace(ROOT, ""));
-  args[0] = args[0] === Deno.execPath() ? "deno" : args[0];
+/**
+ * The open-loop sweep of one server: its closed-loop throughput at `p.sweepConnections` (the load
+ * table's row when there is one) is its saturation rate, and each of `p.sweepFractions` of it is
+ * offered in turn, lowest first.
+ */
+async function sweep(r: Running, p: Plan, load: LoadPoint[]): Promise<LoadPoint[]> {
+  const n = p.sweepConnections;
+  const closed = load.find((x) => x.target === r.target.id && x.connections === n) ??
+    await loadPoint(r, p, { connections: n, depth: 1, protocol: r.target.protocol });
+  const out: LoadPoint[] = [];
+  for (const { fraction, rate } of sweepRates(closed.throughput, p.sweepFractions)) {
+    const point = await loadPoint(r, p, {
+      connections: n,
+      depth: 1,
+      protocol: r.target.protocol,
+      rate,
+    });
+    out.push({
+      ...point,
+      fraction,
+      saturationRps: closed.throughput,
+      saturationLimitedBy: closed.limitedBy,
+    });
+  }
+  return out;
+}
+
+function commandLine(t: Entry, r: Running, p: Plan): string {
+  const args = onCpus(t.command(r.port, r.backend?.port), p.pin?.server ?? null).map((a) =>
+    a.replace(ROOT, "")
+  );
+  const exe = args.indexOf(Deno.execPath());
+  if (exe >= 0) args[exe] = "deno";
   return args.join(" ");
 }
 
@@ -327,8 +446,12 @@ async function wrkRow(r: Running, p: Plan): Promise<WrkRow> {
   const ours = await loadPoint(r, p, { connections: 10, depth: 1, protocol: r.target.protocol });
   const seconds = Math.max(1, Math.round(p.durationMs / 1000));
   const path = r.target.protocol.path ?? "/";
-  const cmd = new Deno.Command("wrk", {
-    args: ["-t1", "-c10", `-d${seconds}s`, "--latency", `http://127.0.0.1:${r.port}${path}`],
+  const [exe, ...args] = onCpus(
+    ["wrk", "-t1", "-c10", `-d${seconds}s`, "--latency", `http://127.0.0.1:${r.port}${path}`],
+    p.pin?.generator ?? null,
+  );
+  const cmd = new Deno.Command(exe, {
+    args,
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -339,8 +462,10 @@ async function wrkRow(r: Running, p: Plan): Promise<WrkRow> {
     return {
       target: r.target.id,
       connections: 10,
-      oursRps: ours?.throughput ?? NaN,
-      oursP99Us: ours?.p99Us ?? NaN,
+      oursRps: ours.throughput,
+      oursP99Us: ours.p99Us,
+      oursGeneratorCpuPct: ours.generatorCpuPct,
+      oursLimitedBy: ours.limitedBy,
       ...w,
     };
   } finally {
@@ -407,6 +532,14 @@ async function pollRows(p: Plan, notes: string[]): Promise<PollRow[]> {
   return rows;
 }
 
+function loadAverage(): string {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  } catch {
+    return "unknown";
+  }
+}
+
 function machine(): Record<string, string> {
   const read = (f: string) => {
     try {
@@ -422,13 +555,15 @@ function machine(): Record<string, string> {
     memory: `${(mem / 1024 / 1024).toFixed(1)} GB`,
     kernel: Deno.osRelease(),
     deno: Deno.version.deno,
-    "load average at start": read("/proc/loadavg").split(" ").slice(0, 3).join(" "),
+    "load average at start": loadAverage(),
   };
 }
 
 /**
  * memcached and the single-thread WeensyDBs up at once, loaded in turn with the same pipelined
- * load, `p.rounds` times: the ratios of one round saw the same machine.
+ * load, `p.rounds` times: the ratios of one round saw the same machine. When pinned, each round
+ * is run a second time with every server process and the generators free to use any CPU, so the
+ * pinned and unpinned ratios are measured side by side.
  */
 async function compareWithAnchor(all: Entry[], p: Plan, report: BenchReport): Promise<void> {
   const chosen = (t: Entry) => !t.missing && (p.only === null || p.only.includes(t.id));
@@ -437,10 +572,13 @@ async function compareWithAnchor(all: Entry[], p: Plan, report: BenchReport): Pr
   if (!anchor || others.length === 0) return;
   console.error(`bench: ratios to memcached, ${p.rounds} rounds`);
   const running: Running[] = [];
+  const free = p.pin ? { ...p, pin: null } : null;
+  const every = p.pin ? [...p.pin.generator, ...p.pin.server] : [];
+  const pids = () => running.flatMap((r) => processTree(r.child.pid));
   try {
-    for (const t of [anchor, ...others]) running.push(await startTarget(t));
+    for (const t of [anchor, ...others]) running.push(await startTarget(t, 20_000, p.pin?.server));
     for (const op of p.ops) {
-      const ratios = others.map((t) => ({ target: t.id, op, rounds: [] as number[] }));
+      const ratios: Ratio[] = others.map((t) => ({ target: t.id, op, rounds: [], limited: [] }));
       const shape = (t: Entry) => ({
         connections: p.pipelineConnections,
         depth: p.depth,
@@ -449,9 +587,20 @@ async function compareWithAnchor(all: Entry[], p: Plan, report: BenchReport): Pr
       for (let round = 0; round < p.rounds; round++) {
         const base = await loadPoint(running[0], p, shape(anchor));
         for (const [i, r] of running.slice(1).entries()) {
-          ratios[i].rounds.push(
-            (await loadPoint(r, p, shape(others[i]))).throughput / base.throughput,
-          );
+          const x = await loadPoint(r, p, shape(others[i]));
+          ratios[i].rounds.push(x.throughput / base.throughput);
+          ratios[i].limited.push(x.limitedBy === "generator" || base.limitedBy === "generator");
+        }
+        if (free === null) continue;
+        await moveTo(pids(), every);
+        try {
+          const b = await loadPoint(running[0], free, shape(anchor));
+          for (const [i, r] of running.slice(1).entries()) {
+            const x = await loadPoint(r, free, shape(others[i]));
+            (ratios[i].unpinned ??= []).push(x.throughput / b.throughput);
+          }
+        } finally {
+          await moveTo(pids(), p.pin!.server);
         }
       }
       report.ratios.push(...ratios);
@@ -461,8 +610,34 @@ async function compareWithAnchor(all: Entry[], p: Plan, report: BenchReport): Pr
   }
 }
 
+/**
+ * Where this run puts servers and generators: apart when this process may use two CPUs or more
+ * and taskset is there, unless `noPin`; the reason goes to `notes` when not.
+ */
+export function choosePinning(noPin: boolean, notes: string[]): Pinning | null {
+  const cpus = allowedCpus();
+  const why = noPin
+    ? "--no-pin given"
+    : cpus.length < 2
+    ? `this machine gives the benchmark ${cpus.length} CPU`
+    : !hasCommand("taskset")
+    ? "taskset (util-linux) not installed"
+    : null;
+  if (why === null) return splitCpus(cpus);
+  notes.push(
+    `Not pinned (${why}): servers and generators share CPUs ${cpuList(cpus)}, so a row can show ` +
+      "the generator's or the scheduler's limit as much as the server's.",
+  );
+  return null;
+}
+
 /** Runs the benchmark of `p`; writes into `out`; returns the report. */
-export async function runBench(p: Plan, out: string, command: string): Promise<BenchReport> {
+export async function runBench(
+  p: Plan,
+  out: string,
+  command: string,
+  notes: string[] = [],
+): Promise<BenchReport> {
   const started = performance.now();
   const scratch = Deno.makeTempDirSync({ prefix: "bench-" });
   const report: BenchReport = {
@@ -471,17 +646,20 @@ export async function runBench(p: Plan, out: string, command: string): Promise<B
     started: new Date().toISOString(),
     seconds: 0,
     machine: machine(),
+    pinning: p.pin,
     load: [],
     pipelined: [],
-    generatorCheck: [],
+    sweep: [],
     ratios: [],
     openLoop: [],
     memory: [],
     poll: [],
     wrk: [],
-    notes: [],
+    notes: [...notes],
     commands: {},
   };
+  // This process (memory tests, /proc reads) stays off the servers' CPUs too.
+  if (p.pin) await moveTo([Deno.pid], p.pin.generator);
   try {
     const all = catalog({ scratch });
     for (const t of all) {
@@ -504,6 +682,7 @@ export async function runBench(p: Plan, out: string, command: string): Promise<B
     Deno.removeSync(scratch, { recursive: true });
   }
   report.seconds = (performance.now() - started) / 1000;
+  report.machine["load average at end"] = loadAverage();
   writeReport(report, out);
   return report;
 }
@@ -519,19 +698,26 @@ function writeReport(report: BenchReport, out: string): void {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { quick: { type: "boolean" }, only: { type: "string" }, out: { type: "string" } },
+    options: {
+      quick: { type: "boolean" },
+      only: { type: "string" },
+      out: { type: "string" },
+      "no-pin": { type: "boolean" },
+    },
   });
   if (!hasCommand("memcached") || !hasCommand("wrk")) {
     await new Deno.Command("bash", { args: [`${ROOT}autograder/setup.sh`, "--bench"] }).output();
   }
-  const p = plan(values.quick === true, values.only?.split(",") ?? null);
+  const notes: string[] = [];
+  const pin = choosePinning(values["no-pin"] === true, notes);
+  const p = plan(values.quick === true, values.only?.split(",") ?? null, pin);
   const stamp = new Date().toISOString().slice(0, 19).replace(/:/g, "-");
   const out = values.out ?? `${ROOT}results/bench-${stamp}`;
-  const report = await runBench(p, out, `deno task bench ${Deno.args.join(" ")}`.trim());
+  const report = await runBench(p, out, `deno task bench ${Deno.args.join(" ")}`.trim(), notes);
   for (const c of checkTargets(report)) {
     console.log(
       `${
-        c.reached === null ? "not measured" : c.reached ? "reached" : "MISSED"
+        c.reached === null ? "no verdict" : c.reached ? "reached" : "MISSED"
       }: ${c.goal}: ${c.detail}`,
     );
   }

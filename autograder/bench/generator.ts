@@ -5,10 +5,10 @@
  * - Closed loop: a connection sends its next batch as soon as the last one is answered; a
  *   response's latency runs from the moment its batch was actually sent.
  * - Open loop: each connection has a schedule (`rate` requests per second shared by all
- *   connections); a batch goes out at its intended time, or as soon as the previous one is
- *   answered if the server is late, and latency runs from the *intended* time. A server that
- *   stalls therefore shows its stall in every request it delayed, not just one (no coordinated
- *   omission).
+ *   connections); a batch goes out at its intended time (up to 1.5 ms early: timers are coarse),
+ *   or as soon as the previous one is answered if the server is late, and latency runs from the
+ *   *intended* time (from the send, if that was early). A server that stalls therefore shows its
+ *   stall in every request it delayed, not just one (no coordinated omission).
  *
  * Every run stops by itself: after `warmupMs + durationMs` no new batch starts, and `graceMs` later
  * every connection is closed, whatever it was waiting for. Run as a program it reads its options as
@@ -19,6 +19,7 @@
  * @module
  */
 import { cpuTimeMs } from "../observe/proc.ts";
+import { allowedCpus } from "./cpus.ts";
 import { type Histogram, histogram, type HistogramJson, record, toJson } from "./histogram.ts";
 import { makeProtocol, type Protocol, type ProtocolSpec } from "./protocols.ts";
 
@@ -36,6 +37,11 @@ export interface LoadOptions {
   durationMs?: number;
   /** How long after the end to wait for answers before closing everything. */
   graceMs?: number;
+  /**
+   * Wall-clock time (ms since the epoch) at which the warm-up starts: generator processes
+   * started together measure the same window, whenever each finished starting.
+   */
+  startAt?: number;
 }
 
 /** What a run measured, counting only responses that arrived inside the measured window. */
@@ -54,7 +60,22 @@ export interface LoadResult {
   latency: HistogramJson;
   /** CPU time (user + system) the generator process used during the measured window. */
   generatorCpuMs: number;
+  /** The CPUs the generator process may run on (`Cpus_allowed_list` in /proc). */
+  generatorCpus: number[];
+  /**
+   * Time the generator's JavaScript thread spent on a CPU or waiting in the run queue for one
+   * during the measured window (`/proc/self/schedstat`): near the window's length, the generator
+   * had no idle moment, whether it did the work or waited on other load for a CPU.
+   */
+  generatorBusyMs: number;
 }
+
+/**
+ * How early an open-loop batch may go out (ms). Timers fire a millisecond or two late; waking
+ * this much ahead keeps that lateness out of every latency, and a batch sent early is timed from
+ * its send, so no latency is ever shorter than the round trip it measures.
+ */
+const TIMER_SLACK_MS = 1.5;
 
 /** Shared state of one run. */
 interface Run {
@@ -86,7 +107,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const o = { ...DEFAULTS, ...options } as Required<LoadOptions>;
   const protocol = makeProtocol(o.protocol);
   if (protocol.preload.length > 0) await preload(o.port, protocol);
-  const start = performance.now();
+  const start = performance.now() + Math.max(0, (o.startAt ?? 0) - Date.now());
+  await sleepUntil(start);
   const run: Run = {
     protocol,
     options: o,
@@ -103,8 +125,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   };
   // The hard stop: closing a connection makes its pending read fail, so nothing outlives it.
   const stop = setTimeout(() => closeAll(run), o.warmupMs + o.durationMs + o.graceMs);
-  let cpuAtStart = 0;
-  const cpuTimer = setTimeout(() => cpuAtStart = cpuTimeMs(Deno.pid), o.warmupMs);
+  // The generator's own use of the CPU over the measured window, from /proc.
+  let atStart: Usage | null = null, atEnd: Usage | null = null;
+  const cpuTimer = setTimeout(() => atStart = usage(), o.warmupMs);
+  const cpuEndTimer = setTimeout(() => atEnd = usage(), o.warmupMs + o.durationMs);
   try {
     await Promise.all(
       Array.from({ length: o.connections }, (_, i) => connectionLoop(run, i, start)),
@@ -112,8 +136,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   } finally {
     clearTimeout(stop);
     clearTimeout(cpuTimer);
+    clearTimeout(cpuEndTimer);
     closeAll(run);
   }
+  const used = windowUsage(atStart, atEnd ?? usage()); // no end reading: every loop ended early
   return {
     responses: run.responses,
     allResponses: run.allResponses,
@@ -123,8 +149,33 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     connectFailures: run.connectFailures,
     seconds: o.durationMs / 1000,
     latency: toJson(run.hist),
-    generatorCpuMs: cpuTimeMs(Deno.pid) - cpuAtStart,
+    generatorCpuMs: used.cpuMs,
+    generatorCpus: allowedCpus(),
+    generatorBusyMs: used.busyMs,
   };
+}
+
+/** CPU time of every thread, and on-CPU plus run-queue time of the main thread, in ms. */
+interface Usage {
+  cpuMs: number;
+  busyMs: number;
+}
+
+function usage(): Usage {
+  let busyMs = 0;
+  try {
+    const [run, wait] = Deno.readTextFileSync("/proc/self/schedstat").split(" ").map(Number);
+    busyMs = (run + wait) / 1e6;
+  } catch {
+    // no schedstat (a kernel without CONFIG_SCHED_INFO): busy is not known
+  }
+  return { cpuMs: cpuTimeMs(Deno.pid), busyMs };
+}
+
+function windowUsage(from: Usage | null, to: Usage): Usage {
+  return from === null
+    ? { cpuMs: 0, busyMs: 0 }
+    : { cpuMs: to.cpuMs - from.cpuMs, busyMs: to.busyMs - from.busyMs };
 }
 
 function closeAll(run: Run): void {
@@ -215,7 +266,7 @@ async function connectionLoop(run: Run, id: number, start: number): Promise<void
     for (let k = 0;; k++) {
       const intended = mode === "open" ? start + offset + k * interval : performance.now();
       if (intended >= run.end) return;
-      await sleepUntil(intended);
+      await sleepUntil(intended, mode === "open" ? TIMER_SLACK_MS : 0);
       conn ??= await open(run);
       if (conn === null) return pauseAfterFailure(run);
       const ok = await exchange(run, { conn, batch, buf, id }, mode === "open" ? intended : null);
@@ -226,10 +277,13 @@ async function connectionLoop(run: Run, id: number, start: number): Promise<void
   }
 }
 
-/** Sleeps until `time`; a timer may fire early, and a request sent early would flatter the server. */
-async function sleepUntil(time: number): Promise<void> {
-  for (let wait = time - performance.now(); wait > 0; wait = time - performance.now()) {
-    await new Promise((r) => setTimeout(r, Math.max(1, Math.ceil(wait))));
+/**
+ * Sleeps until `time`: a timer may fire early, and fires up to a millisecond or two late (it
+ * counts whole milliseconds), so an open-loop batch is woken TIMER_SLACK_MS ahead of its time.
+ */
+async function sleepUntil(time: number, slackMs = 0): Promise<void> {
+  for (let wait = time - performance.now(); wait > slackMs; wait = time - performance.now()) {
+    await new Promise((r) => setTimeout(r, Math.max(1, Math.floor(wait - slackMs))));
   }
 }
 
@@ -265,7 +319,8 @@ async function exchange(run: Run, w: Wire, intended: number | null): Promise<boo
   const { depth } = run.options;
   const counter = run.protocol.counter();
   const sent = performance.now();
-  const from = intended ?? sent;
+  // Late: charged from when it was due (no coordinated omission). Early: from when it went out.
+  const from = intended === null ? sent : Math.max(intended, sent);
   let got = 0;
   try {
     await writeAll(w.conn, w.batch);

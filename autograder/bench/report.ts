@@ -17,9 +17,16 @@ export interface LoadPoint {
   generators: number;
   /** Open loop: the offered requests per second; undefined for closed loop. */
   rate?: number;
+  /** Open-loop sweep: the offered rate as a fraction of the closed-loop saturation rate. */
+  fraction?: number;
+  /** Open-loop sweep: the closed-loop throughput (saturation) the rates are fractions of. */
+  saturationRps?: number;
+  /** Open-loop sweep: whose limit the saturation row showed ("generator": a lower bound). */
+  saturationLimitedBy?: "server" | "generator";
   throughput: number;
   p50Us: number;
   p99Us: number;
+  p999Us: number;
   errors: number;
   unanswered: number;
   served: number;
@@ -27,6 +34,88 @@ export interface LoadPoint {
   serverCpuUsPerReq: number;
   /** CPU the generator processes used in the measured window, in % of one core (summed). */
   generatorCpuPct: number;
+  /**
+   * The busiest generator's JavaScript thread, on a CPU or waiting for one, in % of the window
+   * (/proc/self/schedstat): at 90% or more it never waited on the server.
+   */
+  generatorBusyPct: number;
+  /**
+   * Time the server's threads spent runnable but queued for a CPU, summed over its threads, in %
+   * of the window (/proc/<pid>/task/<tid>/schedstat): other programs on the server's CPU. Not a
+   * limit of the generator; a reader weighs a row with a large figure as the machine's.
+   */
+  serverQueuedPct?: number;
+  /** The CPUs the server's processes may run on, read from /proc while it ran. */
+  serverCpus: number[];
+  /** The CPUs the generator processes may run on, as each read it from /proc. */
+  generatorCpus: number[];
+  /** The same load from two generator processes (its connections split between them). */
+  second?: { throughput: number; generatorCpuPct: number };
+  /** Whose limit the row shows; a "generator" row draws no verdict. */
+  limitedBy: "server" | "generator";
+  /** Why the generator is the limit, when it is. */
+  limitedWhy?: string;
+}
+
+/** A generator at or above this share of its CPUs (in %) is saturated. */
+export const SATURATED_PCT = 90;
+/** A second generator raising throughput by more than this factor shows the first was the limit. */
+export const SECOND_GAIN = 1.1;
+
+/**
+ * Whose limit a row shows, as a respected load generator's authors would judge it: the generator
+ * is the limit when its processes used 90% or more of the CPUs they could use (one process runs
+ * JavaScript on one core, so `generators` processes can use at most that many), when its
+ * JavaScript thread was on a CPU or queued for one 90% or more of the window (other load on a
+ * shared machine took the CPU it needed), or when a second generator process raised throughput
+ * by more than 10%. Otherwise the server is.
+ */
+export function classify(
+  p: Pick<
+    LoadPoint,
+    | "generatorCpuPct"
+    | "generatorBusyPct"
+    | "generatorCpus"
+    | "generators"
+    | "throughput"
+    | "second"
+  >,
+): { limitedBy: "server" | "generator"; limitedWhy?: string } {
+  const cores = Math.min(p.generators, Math.max(1, p.generatorCpus.length));
+  const share = p.generatorCpuPct / cores;
+  if (share >= SATURATED_PCT) {
+    return {
+      limitedBy: "generator",
+      limitedWhy: `generator at ${fmt(share)}% of ${cores === 1 ? "a core" : `${cores} cores`}`,
+    };
+  }
+  if (p.generatorBusyPct >= SATURATED_PCT) {
+    return {
+      limitedBy: "generator",
+      limitedWhy: `generator thread on or waiting for a CPU ${
+        fmt(p.generatorBusyPct)
+      }% of the time`,
+    };
+  }
+  if (p.second && p.throughput > 0 && p.second.throughput > SECOND_GAIN * p.throughput) {
+    return {
+      limitedBy: "generator",
+      limitedWhy: `a second generator: ×${fmt(p.second.throughput / p.throughput)}`,
+    };
+  }
+  return { limitedBy: "server" };
+}
+
+/** The offered rates of an open-loop sweep, as fractions of the closed-loop saturation rate. */
+export const SWEEP_FRACTIONS = [0.1, 0.25, 0.5, 0.75, 0.9, 1, 1.2];
+
+/** The sweep's offered rates (whole requests per second, at least 1) for a saturation rate. */
+export function sweepRates(
+  saturationRps: number,
+  fractions: number[] = SWEEP_FRACTIONS,
+): { fraction: number; rate: number }[] {
+  if (!(saturationRps > 0)) return [];
+  return fractions.map((f) => ({ fraction: f, rate: Math.max(1, Math.round(f * saturationRps)) }));
 }
 
 /** One memory run: `held` connections open to a server, and its resident memory. */
@@ -88,6 +177,9 @@ export interface WrkRow {
   oursRps: number;
   wrkRps: number | null;
   oursP99Us: number;
+  /** Our generator's CPU (% of a core) and whose limit our row showed. */
+  oursGeneratorCpuPct: number;
+  oursLimitedBy: "server" | "generator";
   wrkP99Us: number | null;
   note?: string;
 }
@@ -97,6 +189,10 @@ export interface Ratio {
   target: string;
   op: string;
   rounds: number[];
+  /** Per round: true when either row of the round was limited by the generator. */
+  limited: boolean[];
+  /** The same rounds with servers and generator on any CPU (not pinned), when pinned. */
+  unpinned?: number[];
 }
 
 /** The median of `xs` (NaN for none). */
@@ -120,9 +216,12 @@ export interface BenchReport {
   started: string;
   seconds: number;
   machine: Record<string, string>;
+  /** Where servers and generator ran; null when not pinned (see `notes`). */
+  pinning: { server: number[]; generator: number[] } | null;
   load: LoadPoint[];
   pipelined: LoadPoint[];
-  generatorCheck: LoadPoint[];
+  /** Open-loop rate sweeps, from 10% of the closed-loop saturation rate to past it. */
+  sweep: LoadPoint[];
   /** Throughput ratios to memcached from alternating rounds, both servers up at once. */
   ratios: Ratio[];
   /** Open loop: the same offered rate for every server. */
@@ -161,86 +260,113 @@ function find(points: LoadPoint[], target: string, connections?: number): LoadPo
   );
 }
 
-/** Checks the issue's targets against the measured points. */
+/** Checks the issue's targets against the measured points; a generator-limited row decides none. */
 export function checkTargets(r: BenchReport): Check[] {
-  const checks: Check[] = [];
-  const e = find(r.pipelined, "weensydb-epoll"), m = find(r.pipelined, "memcached");
+  return [
+    ratioCheck(r),
+    p99Check(r),
+    ...[["weensydb-poll", 100], ["weensydb-epoll", 100], ["gateway", 150]].map(([t, mb]) =>
+      memoryCheck(r, t as string, mb as number)
+    ),
+    generatorCheck(r.pipelined),
+  ];
+}
+
+/** epoll WeensyDB against memcached, from the alternating rounds the generator did not limit. */
+function ratioCheck(r: BenchReport): Check {
+  const goal = "epoll WeensyDB ≥ 50% of memcached -t 1 on pipelined 100-byte GETs";
   const ratio = r.ratios.find((x) => x.target === "weensydb-epoll" && x.op === "get");
-  checks.push(
-    ratio
-      ? {
-        goal: "epoll WeensyDB ≥ 50% of memcached -t 1 on pipelined 100-byte GETs",
-        reached: median(ratio.rounds) >= 0.5,
-        detail:
-          `median of ${ratio.rounds.length} alternating rounds ${
-            fmt(100 * median(ratio.rounds))
-          }% ` +
-          `(rounds: ${ratio.rounds.map((x) => `${fmt(100 * x)}%`).join(", ")})`,
-      }
-      : e && m
-      ? {
-        goal: "epoll WeensyDB ≥ 50% of memcached -t 1 on pipelined 100-byte GETs",
-        reached: e.throughput >= 0.5 * m.throughput,
-        detail: `${fmt(e.throughput)} vs ${fmt(m.throughput)} req/s: ${
-          fmt((100 * e.throughput) / m.throughput)
-        }%`,
-      }
-      : {
-        goal: "epoll WeensyDB ≥ 50% of memcached -t 1 on pipelined 100-byte GETs",
-        reached: null,
-        detail: "not measured",
-      },
-  );
-  const k = find(r.load, "weensydb-epoll", 1000);
-  checks.push({
-    goal: "epoll WeensyDB p99 < 5 ms at 1,000 connections",
-    reached: k ? k.p99Us < 5000 && k.served === 1000 : null,
-    detail: k
-      ? `p99 ${fmtUs(k.p99Us)}, ${k.served} of 1,000 connections answered` + anchorP99(r.load)
-      : "not measured",
-  });
-  for (const t of ["weensydb-poll", "weensydb-epoll", "gateway"]) {
-    const p = r.memory.find((x) => x.target === t);
-    checks.push({
-      goal: `${t} holds 10,000 connections under 100 MB RSS`,
-      reached: !p || p.held < p.asked && r.quick
-        ? null
-        : p.held >= 10_000 && p.answered >= 10_000 && p.rssAfterBytes < 100 * MB,
-      detail: p
-        ? `${p.held} held${r.quick ? " (quick run)" : ""}, ${p.answered} answered, RSS ${
-          fmt(p.rssAfterBytes / MB)
-        } MB`
-        : "not measured",
-    });
+  if (!ratio) return { goal, reached: null, detail: "not measured" };
+  const fair = ratio.rounds.filter((_, i) => !ratio.limited[i]);
+  const rounds = ratio.rounds.map((x, i) => `${fmt(100 * x)}%${ratio.limited[i] ? " (gen)" : ""}`);
+  if (fair.length === 0) {
+    return {
+      goal,
+      reached: null,
+      detail: `no verdict: every round limited by the generator (rounds: ${rounds.join(", ")})`,
+    };
   }
-  checks.push(generatorCheck(r.generatorCheck));
-  return checks;
-}
-
-/** memcached's p99 at 1,000 connections in the same run, as a yardstick for the machine. */
-function anchorP99(load: LoadPoint[]): string {
-  const m = find(load, "memcached", 1000);
-  return m ? `; memcached in the same run: p99 ${fmtUs(m.p99Us)}` : "";
-}
-
-function generatorCheck(points: LoadPoint[]): Check {
-  const goal =
-    "the generator is not the bottleneck (a second generator does not raise memcached's throughput)";
-  const one = points.find((p) => p.generators === 1), two = points.find((p) => p.generators === 2);
-  if (!one || !two) return { goal, reached: null, detail: "not measured" };
-  const gain = two.throughput / one.throughput;
   return {
     goal,
-    reached: gain < 1.1,
-    detail:
-      `1 generator ${fmt(one.throughput)} req/s (generator CPU ${
-        fmt(one.generatorCpuPct)
-      }% of a core), ` +
-      `2 generators ${fmt(two.throughput)} req/s (${fmt(two.generatorCpuPct)}%): ×${fmt(gain)}`,
+    reached: median(fair) >= 0.5,
+    detail: `median of ${fair.length} alternating rounds ${fmt(100 * median(fair))}% ` +
+      `(rounds: ${rounds.join(", ")}; "(gen)": limited by the generator, left out)`,
   };
 }
 
-function loadRows(points: LoadPoint[]): string[][] {
+/** p99 at half the saturation rate, open loop, 1,000 connections (the sweep's 50% point). */
+function p99Check(r: BenchReport): Check {
+  const goal = "epoll WeensyDB p99 < 5 ms at 1,000 connections, half the saturation rate";
+  const at = (t: string) =>
+    r.sweep.find((p) => p.target === t && p.fraction === 0.5 && p.connections === 1000);
+  const k = at("weensydb-epoll");
+  if (!k) return { goal, reached: null, detail: "not measured (the full run measures it)" };
+  const m = at("memcached");
+  const bound = k.saturationLimitedBy === "generator" ? ", a generator-limited lower bound" : "";
+  const detail =
+    `offered ${fmt(k.rate ?? NaN)} req/s (half of ${
+      fmt(k.saturationRps ?? NaN)
+    }${bound}), server queued for a CPU ${queuedCell(k)} of the window, ` +
+    `answered ${fmt(k.throughput)} req/s, p99 ${fmtUs(k.p99Us)}, ${k.served} of 1,000 ` +
+    `connections answered` + (m ? `; memcached at half its rate: p99 ${fmtUs(m.p99Us)}` : "");
+  if (k.limitedBy === "generator") {
+    return { goal, reached: null, detail: `no verdict: ${k.limitedWhy}; ${detail}` };
+  }
+  return { goal, reached: k.p99Us < 5000 && k.served === 1000, detail };
+}
+
+function memoryCheck(r: BenchReport, target: string, mb: number): Check {
+  const p = r.memory.find((x) => x.target === target);
+  return {
+    goal: `${target} holds 10,000 connections under ${mb} MB RSS`,
+    reached: !p || p.held < p.asked && r.quick
+      ? null
+      : p.held >= 10_000 && p.answered >= 10_000 && p.rssAfterBytes < mb * MB,
+    detail: p
+      ? `${p.held} held${r.quick ? " (quick run)" : ""}, ${p.answered} answered, RSS ${
+        fmt(p.rssAfterBytes / MB)
+      } MB`
+      : "not measured",
+  };
+}
+
+/** Does a second generator raise memcached's pipelined GET throughput (the hardest row)? */
+function generatorCheck(points: LoadPoint[]): Check {
+  const goal =
+    "the generator is not the bottleneck (a second generator does not raise memcached's pipelined GETs)";
+  const one = points.find((p) => p.target === "memcached" && p.op === "get");
+  if (!one?.second) return { goal, reached: null, detail: "not measured" };
+  const gain = one.second.throughput / one.throughput;
+  return {
+    goal,
+    reached: one.limitedBy === "server",
+    detail:
+      `1 generator ${fmt(one.throughput)} req/s (generator CPU ${
+        fmt(one.generatorCpuPct)
+      }% of a core), 2 generators ${fmt(one.second.throughput)} req/s (${
+        fmt(one.second.generatorCpuPct)
+      }%): ×${fmt(gain)}` + (one.limitedWhy ? `; ${one.limitedWhy}` : ""),
+  };
+}
+
+/** "1 / 0" for server CPUs 1 and generator CPU 0; "any" for a process not pinned. */
+function cpusCell(p: LoadPoint, all: number): string {
+  const list = (c: number[]) => c.length === 0 || c.length === all ? "any" : c.join(",");
+  return `${list(p.serverCpus)} / ${list(p.generatorCpus)}`;
+}
+
+/** The server's threads' run-queue wait, % of the window: other programs on its CPU. */
+function queuedCell(p: LoadPoint): string {
+  return p.serverQueuedPct === undefined || !Number.isFinite(p.serverQueuedPct)
+    ? "–"
+    : `${fmt(p.serverQueuedPct)}%`;
+}
+
+function limitCell(p: LoadPoint): string {
+  return p.limitedBy === "generator" ? `**generator** (${p.limitedWhy})` : "server";
+}
+
+function loadRows(points: LoadPoint[], cpus = 0): string[][] {
   return points.map((p) => [
     p.label,
     `${p.connections}`,
@@ -248,8 +374,15 @@ function loadRows(points: LoadPoint[]): string[][] {
     fmt(p.throughput),
     fmtUs(p.p50Us),
     fmtUs(p.p99Us),
+    fmtUs(p.p999Us),
     fmt(p.serverCpuUsPerReq),
-    `${fmt(p.generatorCpuPct)}% · ${fmt((p.generatorCpuPct * 1e4) / p.throughput)}`,
+    `${fmt(p.generatorCpuPct)}% · ${fmt((p.generatorCpuPct * 1e4) / p.throughput)} · ${
+      fmt(p.generatorBusyPct)
+    }%`,
+    p.second ? `×${fmt(p.second.throughput / p.throughput)}` : "–",
+    queuedCell(p),
+    cpusCell(p, cpus),
+    limitCell(p),
     `${p.served}/${p.connections}`,
     `${p.errors + p.unanswered}`,
   ]);
@@ -262,29 +395,99 @@ const LOAD_HEAD = [
   "req/s",
   "p50",
   "p99",
+  "p99.9",
   "server CPU µs/req",
-  "generator CPU: % of a core · µs/req",
+  "generator CPU: % of a core · µs/req · busy",
+  "2 generators",
+  "server queued",
+  "CPUs server / gen",
+  "limited by",
   "conns answered",
   "errors + unanswered",
 ];
+
+function sweepRows(points: LoadPoint[], cpus: number): string[][] {
+  return points.map((p) => [
+    p.label,
+    `${p.connections}`,
+    `${fmt(100 * (p.fraction ?? NaN))}%`,
+    fmt(p.rate ?? NaN),
+    fmt(p.throughput),
+    fmtUs(p.p50Us),
+    fmtUs(p.p99Us),
+    fmtUs(p.p999Us),
+    fmt(p.serverCpuUsPerReq),
+    `${fmt(p.generatorCpuPct)}% · ${fmt(p.generatorBusyPct)}%`,
+    queuedCell(p),
+    cpusCell(p, cpus),
+    limitCell(p),
+    `${p.served}/${p.connections}`,
+  ]);
+}
+
+const SWEEP_HEAD = [
+  "server",
+  "conns",
+  "of saturation",
+  "offered req/s",
+  "answered req/s",
+  "p50",
+  "p99",
+  "p99.9",
+  "server CPU µs/req",
+  "generator CPU · busy",
+  "server queued",
+  "CPUs server / gen",
+  "limited by",
+  "conns answered",
+];
+
+function pinningText(r: BenchReport): string {
+  const limited =
+    [...r.load, ...r.pipelined, ...r.openLoop, ...r.sweep].filter((p) =>
+      p.limitedBy === "generator"
+    ).length;
+  const all = r.load.length + r.pipelined.length + r.openLoop.length + r.sweep.length;
+  const where = r.pinning
+    ? `Servers pinned to CPU ${r.pinning.server.join(",")}, generators (and wrk) to CPU ${
+      r.pinning.generator.join(",")
+    } (taskset; read back from /proc in every row).`
+    : "Servers and generators not pinned (see the notes): they share every CPU.";
+  return `${where} ${limited} of ${all} rows are limited by the generator ` +
+    `(its CPU ≥ ${SATURATED_PCT}% of what it may use; its JavaScript thread on a CPU or queued ` +
+    `for one ≥ ${SATURATED_PCT}% of the window, the "busy" column; or a second generator raising ` +
+    `throughput by more than ${
+      fmt(100 * (SECOND_GAIN - 1))
+    }%); no target verdict is drawn from them.`;
+}
 
 /** Renders the report as markdown; `charts` are the SVG file names to link. */
 export function renderMarkdown(r: BenchReport, charts: string[] = []): string {
   const checks = checkTargets(r);
   const verdict = (c: Check) =>
-    c.reached === null ? "not measured" : c.reached ? "**reached**" : "**missed**";
+    c.reached === null ? "no verdict" : c.reached ? "**reached**" : "**missed**";
   const memcached = find(r.pipelined, "memcached");
+  const cpus = Number.parseInt(r.machine.cpu ?? "0");
   const parts = [
     `# Server architectures, measured${r.quick ? " (quick run)" : ""}`,
     `Command: \`${r.command}\`, started ${r.started}, took ${
       fmt(r.seconds)
     } s. Figures are from this one run.`,
     table(["machine", ""], Object.entries(r.machine).map(([k, v]) => [k, v])),
+    pinningText(r),
     "## Targets",
     table(["target", "verdict", "measured"], checks.map((c) => [c.goal, verdict(c), c.detail])),
     "## Throughput and latency by connection count",
-    "Closed loop: each connection sends a request when its last one is answered (latency from the send).",
-    table(LOAD_HEAD, loadRows(r.load)),
+    "Closed loop: each connection sends a request when its last one is answered (latency from the send). " +
+    '"2 generators": the same load from two generator processes, as a factor of one\'s throughput.',
+    table(LOAD_HEAD, loadRows(r.load, cpus)),
+    "## Open-loop rate sweep: latency against throughput",
+    r.sweep.length === 0
+      ? "Not measured."
+      : "Each server's closed-loop throughput at this connection count is its saturation rate; " +
+        "the generator then offers fixed fractions of it on a schedule, latency running from when " +
+        "each request was due (no coordinated omission). See latency_throughput.svg.",
+    r.sweep.length === 0 ? "" : table(SWEEP_HEAD, sweepRows(r.sweep, cpus)),
     "## Open loop: the same offered load for every server",
     r.openLoop.length === 0
       ? "Not measured."
@@ -293,11 +496,11 @@ export function renderMarkdown(r: BenchReport, charts: string[] = []): string {
       } requests per second in all; ` +
         "latency runs from when a request was due, not from when it went out, so a server that falls behind is charged for every request it delayed (no coordinated omission). " +
         "A server that cannot keep up shows req/s below the offered rate and a growing p99.",
-    r.openLoop.length === 0 ? "" : table(LOAD_HEAD, loadRows(r.openLoop)),
+    r.openLoop.length === 0 ? "" : table(LOAD_HEAD, loadRows(r.openLoop, cpus)),
     "## Pipelined GET and SET of 100-byte values, as a ratio to memcached",
     table(
       [...LOAD_HEAD, "× memcached"],
-      loadRows(r.pipelined).map((row, i) => {
+      loadRows(r.pipelined, cpus).map((row, i) => {
         const p = r.pipelined[i];
         const anchor = r.pipelined.find((q) => q.target === "memcached" && q.op === p.op);
         return [
@@ -309,22 +512,18 @@ export function renderMarkdown(r: BenchReport, charts: string[] = []): string {
     ),
     memcached ? "" : "memcached was not measured, so there are no ratios.",
     "## Ratio to memcached, alternating rounds",
-    "Both servers running at once; each round loads memcached, then the other server, with the same pipelined load, so drift in the machine's other load touches both alike.",
+    "Both servers running at once; each round loads memcached, then the other server, with the same pipelined load, so drift in the machine's other load touches both alike. " +
+    "When pinned, each round is also run with servers and generator moved onto every CPU (not pinned), in the same moment: the before and after of pinning.",
     r.ratios.length === 0 ? "Not measured." : table(
-      ["server", "op", "ratio per round", "median"],
-      r.ratios.map((
-        x,
-      ) => [
+      ["server", "op", "ratio per round (pinned)", "median", "not pinned, same rounds", "median"],
+      r.ratios.map((x) => [
         x.target,
         x.op,
-        x.rounds.map((v) => fmt(v)).join(", "),
+        x.rounds.map((v, i) => `${fmt(v)}${x.limited[i] ? " (gen)" : ""}`).join(", "),
         `**${fmt(median(x.rounds))}**`,
+        x.unpinned ? x.unpinned.map((v) => fmt(v)).join(", ") : "–",
+        x.unpinned ? fmt(median(x.unpinned)) : "–",
       ]),
-    ),
-    "## Is the generator the bottleneck?",
-    table(
-      ["generators", ...LOAD_HEAD],
-      r.generatorCheck.map((p, i) => [`${p.generators}`, ...loadRows(r.generatorCheck)[i]]),
     ),
     "## Memory per open connection",
     "Connections held open and idle after one request each (HTTP/1.0 servers: no request, they close after one). RSS of the server and all its processes, from /proc.",
@@ -366,11 +565,23 @@ export function renderMarkdown(r: BenchReport, charts: string[] = []): string {
     ),
     "## HTTP cross-check against wrk",
     r.wrk.length === 0 ? "Not measured." : table(
-      ["server", "conns", "ours req/s", "wrk req/s", "ours p99", "wrk p99", "note"],
+      [
+        "server",
+        "conns",
+        "ours req/s",
+        "ours limited by",
+        "wrk req/s",
+        "ours p99",
+        "wrk p99",
+        "note",
+      ],
       r.wrk.map((w) => [
         w.target,
         `${w.connections}`,
         fmt(w.oursRps),
+        w.oursLimitedBy === "generator"
+          ? `**generator** (${fmt(w.oursGeneratorCpuPct)}% of a core)`
+          : `server (generator ${fmt(w.oursGeneratorCpuPct)}%)`,
         w.wrkRps === null ? "–" : fmt(w.wrkRps),
         fmtUs(w.oursP99Us),
         w.wrkP99Us === null ? "–" : fmtUs(w.wrkP99Us),
@@ -390,6 +601,9 @@ export function renderMarkdown(r: BenchReport, charts: string[] = []): string {
 export interface Series {
   name: string;
   points: [number, number][];
+  /** A colour of its own (default: the next in the palette) and an SVG dash pattern. */
+  color?: string;
+  dash?: string;
 }
 
 const COLORS = [
@@ -439,16 +653,19 @@ export function lineChart(title: string, axes: { x: string; y: string }, series:
       (T + H - B) / 2
     })" text-anchor="middle">${esc(axes.y)}</text>`,
     ...series.flatMap((s, i) => {
-      const c = COLORS[i % COLORS.length];
+      const c = s.color ?? COLORS[i % COLORS.length];
+      const dash = s.dash ? ` stroke-dasharray="${s.dash}"` : "";
       const pts = s.points.filter(([x, y]) => x > 0 && y > 0).map(([x, y]) =>
         `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`
       );
       return [
-        `<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts.join(" ")}"/>`,
+        `<polyline fill="none" stroke="${c}" stroke-width="2"${dash} points="${pts.join(" ")}"/>`,
         ...pts.map((p) =>
           `<circle cx="${p.split(",")[0]}" cy="${p.split(",")[1]}" r="3" fill="${c}"/>`
         ),
-        `<rect x="${W - R + 10}" y="${T + i * 18}" width="10" height="10" fill="${c}"/>`,
+        `<line x1="${W - R + 8}" x2="${W - R + 22}" y1="${T + i * 18 + 5}" y2="${
+          T + i * 18 + 5
+        }" stroke="${c}" stroke-width="3"${dash}/>`,
         `<text x="${W - R + 25}" y="${T + i * 18 + 9}">${esc(s.name)}</text>`,
       ];
     }),
@@ -494,6 +711,37 @@ function svg(title: string, body: string[], height = H): string {
   ].join("\n") + "\n";
 }
 
+/**
+ * The sweep's latency-throughput chart: for each server, p50 (solid), p99 (dashed) and p99.9
+ * (dotted) against the throughput it answered, one point per offered rate. Where a curve turns
+ * up is the server's knee.
+ */
+export function latencyThroughputChart(sweep: LoadPoint[]): string {
+  const targets = [...new Set(sweep.map((p) => p.target))];
+  const quantiles = [
+    { name: "p50", dash: undefined, f: (p: LoadPoint) => p.p50Us },
+    { name: "p99", dash: "6 3", f: (p: LoadPoint) => p.p99Us },
+    { name: "p99.9", dash: "2 3", f: (p: LoadPoint) => p.p999Us },
+  ];
+  const series = targets.flatMap((t, i) =>
+    quantiles.map((q) => ({
+      name: `${t} ${q.name}`,
+      color: COLORS[i % COLORS.length],
+      dash: q.dash,
+      points: sweep.filter((p) => p.target === t).map((p) =>
+        [p.throughput, q.f(p)] as [
+          number,
+          number,
+        ]
+      ),
+    }))
+  );
+  return lineChart("Open-loop sweep: latency against throughput", {
+    x: "answered requests/s",
+    y: "latency (µs)",
+  }, series);
+}
+
 /** The report's charts, as file name and SVG text. */
 export function charts(r: BenchReport): { name: string; svg: string }[] {
   const byTarget = new Map<string, LoadPoint[]>();
@@ -521,6 +769,7 @@ export function charts(r: BenchReport): { name: string; svg: string }[] {
         series((p) => p.p99Us),
       ),
     },
+    { name: "latency_throughput.svg", svg: latencyThroughputChart(r.sweep) },
     {
       name: "cpu_per_request.svg",
       svg: barChart(

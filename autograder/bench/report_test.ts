@@ -5,13 +5,17 @@ import {
   type BenchReport,
   charts,
   checkTargets,
+  classify,
   fmt,
   fmtUs,
+  latencyThroughputChart,
   lineChart,
   type LoadPoint,
   median,
   parsePollTable,
   renderMarkdown,
+  SWEEP_FRACTIONS,
+  sweepRates,
 } from "./report.ts";
 
 function point(
@@ -30,11 +34,16 @@ function point(
     throughput,
     p50Us: 100,
     p99Us: 900,
+    p999Us: 1500,
     errors: 0,
     unanswered: 0,
     served: connections,
     serverCpuUsPerReq: 10,
     generatorCpuPct: 30,
+    generatorBusyPct: 40,
+    serverCpus: [1],
+    generatorCpus: [0],
+    limitedBy: "server",
     ...extra,
   };
 }
@@ -46,17 +55,39 @@ function sample(): BenchReport {
     started: "2026-01-01T00:00:00Z",
     seconds: 60,
     machine: { cpu: "2 × test" },
-    load: [point("weensydb-epoll", 10, 5000), point("weensydb-epoll", 1000, 4000, { p99Us: 7000 })],
+    pinning: { server: [1], generator: [0] },
+    load: [
+      point("weensydb-epoll", 10, 5000),
+      point("weensydb-epoll", 1000, 4000, {
+        p99Us: 7000,
+        limitedBy: "generator",
+        limitedWhy: "generator at 95% of a core",
+      }),
+    ],
     pipelined: [
       point("weensydb-epoll", 10, 30_000, { depth: 32 }),
-      point("memcached", 10, 100_000, { depth: 32 }),
+      point("memcached", 10, 100_000, {
+        depth: 32,
+        second: { throughput: 101_000, generatorCpuPct: 60 },
+      }),
     ],
+    sweep: [0.1, 0.5, 1].flatMap((f) => [
+      point("weensydb-epoll", 1000, 20_000 * f, {
+        rate: 20_000 * f,
+        fraction: f,
+        saturationRps: 20_000,
+        p99Us: 3000 / (1.01 - f),
+      }),
+      point("memcached", 1000, 40_000 * f, { rate: 40_000 * f, fraction: f, p99Us: 800 }),
+    ]),
     openLoop: [point("memcached", 100, 4990, { rate: 5000 })],
-    ratios: [{ target: "weensydb-epoll", op: "get", rounds: [0.4, 0.6, 0.7] }],
-    generatorCheck: [
-      point("memcached", 10, 100_000),
-      point("memcached", 10, 101_000, { generators: 2 }),
-    ],
+    ratios: [{
+      target: "weensydb-epoll",
+      op: "get",
+      rounds: [0.4, 0.6, 0.7, 0.1],
+      limited: [false, false, false, true],
+      unpinned: [0.3, 0.2, 0.25, 0.3],
+    }],
     memory: [{
       target: "weensydb-epoll",
       label: "e",
@@ -76,12 +107,109 @@ function sample(): BenchReport {
 Deno.test("targets: reached, missed and not measured, each with its numbers", () => {
   const checks = checkTargets(sample());
   const by = (s: string) => checks.find((c) => c.goal.startsWith(s))!;
+  // The fourth round was limited by the generator: left out of the median.
   assert.equal(by("epoll WeensyDB ≥ 50%").reached, true);
   assert.match(by("epoll WeensyDB ≥ 50%").detail, /median of 3 alternating rounds 60%/);
+  // Read at the sweep's 50% point (p99 3000 / 0.51 µs), not at the closed-loop 1,000 row.
   assert.equal(by("epoll WeensyDB p99").reached, false);
+  assert.match(by("epoll WeensyDB p99").detail, /offered 10,000 req\/s \(half of 20,000\)/);
+  assert.match(by("epoll WeensyDB p99").detail, /memcached at half its rate: p99 800 µs/);
   assert.equal(by("weensydb-epoll holds").reached, true);
   assert.equal(by("gateway holds").reached, null);
+  assert.match(by("gateway holds").goal, /150 MB/);
   assert.equal(by("the generator").reached, true);
+});
+
+Deno.test("targets: no verdict from a row or a round limited by the generator", () => {
+  const r = sample();
+  r.sweep = r.sweep.map((p) => ({
+    ...p,
+    limitedBy: "generator",
+    limitedWhy: "generator at 97% of a core",
+  }));
+  r.ratios[0].limited = r.ratios[0].rounds.map(() => true);
+  r.pipelined[1] = { ...r.pipelined[1], limitedBy: "generator", limitedWhy: "x" };
+  const by = (s: string) => checkTargets(r).find((c) => c.goal.startsWith(s))!;
+  assert.equal(by("epoll WeensyDB p99").reached, null);
+  assert.match(by("epoll WeensyDB p99").detail, /^no verdict: generator at 97% of a core/);
+  assert.equal(by("epoll WeensyDB ≥ 50%").reached, null);
+  assert.equal(by("the generator").reached, false);
+});
+
+Deno.test("limitedBy: the generator's CPU, its thread's busy time, or a second generator", () => {
+  const base = {
+    generatorCpuPct: 50,
+    generatorBusyPct: 60,
+    generatorCpus: [0],
+    generators: 1,
+    throughput: 10_000,
+  };
+  assert.deepEqual(classify(base), { limitedBy: "server" });
+  assert.equal(classify({ ...base, generatorCpuPct: 89.9 }).limitedBy, "server");
+  assert.deepEqual(classify({ ...base, generatorCpuPct: 92 }), {
+    limitedBy: "generator",
+    limitedWhy: "generator at 92% of a core",
+  });
+  assert.equal(classify({ ...base, generatorBusyPct: 95 }).limitedBy, "generator");
+  // Two processes may use two cores when they have them: 120% of one core is 60% of two.
+  const two = { ...base, generators: 2, generatorCpus: [0, 1], generatorCpuPct: 120 };
+  assert.equal(classify(two).limitedBy, "server");
+  assert.equal(classify({ ...two, generatorCpus: [0] }).limitedBy, "generator");
+  const second = (t: number) =>
+    classify({ ...base, second: { throughput: t, generatorCpuPct: 70 } });
+  assert.equal(second(11_000).limitedBy, "server");
+  assert.deepEqual(second(11_500), {
+    limitedBy: "generator",
+    limitedWhy: "a second generator: ×1.15",
+  });
+  assert.equal(second(5_000).limitedBy, "server");
+});
+
+Deno.test("sweep rates: fractions of the saturation rate, lowest first, past it", () => {
+  assert.deepEqual(SWEEP_FRACTIONS, [0.1, 0.25, 0.5, 0.75, 0.9, 1, 1.2]);
+  assert.deepEqual(sweepRates(20_000).map((x) => x.rate), [
+    2000,
+    5000,
+    10_000,
+    15_000,
+    18_000,
+    20_000,
+    24_000,
+  ]);
+  assert.deepEqual(sweepRates(3, [0.1, 1]), [{ fraction: 0.1, rate: 1 }, {
+    fraction: 1,
+    rate: 3,
+  }]);
+  assert.deepEqual(sweepRates(0), []);
+  assert.deepEqual(sweepRates(NaN), []);
+});
+
+Deno.test("report.json: every throughput row carries its CPUs, generator CPU and limit", () => {
+  const r: BenchReport = JSON.parse(JSON.stringify(sample()));
+  for (const p of [...r.load, ...r.pipelined, ...r.sweep, ...r.openLoop]) {
+    assert.deepEqual(p.serverCpus, [1]);
+    assert.deepEqual(p.generatorCpus, [0]);
+    assert.equal(typeof p.generatorCpuPct, "number");
+    assert.ok(["server", "generator"].includes(p.limitedBy));
+  }
+  const md = renderMarkdown(r);
+  assert.ok(md.includes("**generator** (generator at 95% of a core)"), "limited row shown");
+  assert.ok(md.includes("| 1 / 0 |"), "CPUs shown");
+  assert.ok(md.includes("Servers pinned to CPU 1, generators (and wrk) to CPU 0"));
+  assert.ok(md.includes("1 of 11 rows are limited by the generator"));
+  r.pinning = null;
+  assert.ok(renderMarkdown(r).includes("not pinned"));
+});
+
+Deno.test("latency-throughput chart: p50, p99 and p99.9 per server, one colour each", () => {
+  const svg = latencyThroughputChart(sample().sweep);
+  assert.equal(svg.match(/<polyline/g)?.length, 6);
+  assert.equal(svg.match(/<circle/g)?.length, 18);
+  for (const name of ["weensydb-epoll p50", "weensydb-epoll p99", "memcached p99.9"]) {
+    assert.ok(svg.includes(`>${name}<`), name);
+  }
+  assert.equal(svg.match(/stroke-dasharray="6 3"/g)?.length, 4, "p99 dashed: line and legend");
+  assert.ok(latencyThroughputChart([]).includes("no data"));
 });
 
 Deno.test("median", () => {
@@ -99,6 +227,9 @@ Deno.test("markdown holds every table, the notes, and links the charts", () => {
       "5,000",
       "× memcached",
       "5,000 requests per second in all",
+      "Open-loop rate sweep",
+      "| 50% | 10,000 |",
+      "0.4, 0.6, 0.7, 0.1 (gen)",
       "0.3",
       "kit 05-async not present",
       "![p99.svg](p99.svg)",
@@ -132,6 +263,7 @@ Deno.test("charts are SVG with one polyline per series and escaped labels", () =
   assert.ok(lineChart("empty", { x: "x", y: "y" }, []).includes("no data"));
   assert.deepEqual(charts(sample()).map((c) => c.name).sort(), [
     "cpu_per_request.svg",
+    "latency_throughput.svg",
     "memory.svg",
     "p99.svg",
     "pipelined.svg",

@@ -9,6 +9,7 @@
 import { fileURLToPath } from "node:url";
 import { CLOCK_TICKS, cpuTimeMs, processTree, rssBytes } from "../observe/proc.ts";
 import { type ChildHandle, delay, startChild } from "../harness/process.ts";
+import { onCpus } from "./cpus.ts";
 import { holdConnections } from "./generator.ts";
 import type { ProtocolSpec } from "./protocols.ts";
 
@@ -110,11 +111,18 @@ export function memcachedCommand(port: number): string[] {
   ];
 }
 
-/** Starts `target` (and its backend first) and waits until it accepts connections. */
-export async function startTarget(target: Target, timeoutMs = 20_000): Promise<Running> {
-  const backend = target.backend ? await startTarget(target.backend, timeoutMs) : undefined;
+/**
+ * Starts `target` (and its backend first) and waits until it accepts connections; with `cpus`,
+ * on those CPUs only (taskset; its children and threads inherit them).
+ */
+export async function startTarget(
+  target: Target,
+  timeoutMs = 20_000,
+  cpus: number[] | null = null,
+): Promise<Running> {
+  const backend = target.backend ? await startTarget(target.backend, timeoutMs, cpus) : undefined;
   const port = freePort();
-  const [cmd, ...args] = target.command(port, backend?.port);
+  const [cmd, ...args] = onCpus(target.command(port, backend?.port), cpus);
   const child = startChild(cmd, args);
   const running: Running = { target, port, child, backend };
   try {
@@ -163,6 +171,31 @@ export function treeRss(r: Running): number {
 export function treeCpuMs(r: Running): number {
   const live = processTree(r.child.pid).reduce((sum, pid) => sum + cpuTimeMs(pid), 0);
   return live + reapedCpuMs(r.child.pid) + (r.backend ? treeCpuMs(r.backend) : 0);
+}
+
+/**
+ * Milliseconds the server's threads (every thread of every process, and its backend's) have
+ * spent runnable but waiting in a run queue for a CPU (`/proc/<pid>/task/<tid>/schedstat`,
+ * second field). Growing fast during a load, it says other programs held the server's CPU.
+ */
+export function treeQueuedMs(r: Running): number {
+  let ns = 0;
+  for (const pid of processTree(r.child.pid)) {
+    try {
+      for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+        try {
+          ns += Number(
+            Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/schedstat`).split(" ")[1],
+          );
+        } catch {
+          // the thread ended
+        }
+      }
+    } catch {
+      // the process ended
+    }
+  }
+  return ns / 1e6 + (r.backend ? treeQueuedMs(r.backend) : 0);
 }
 
 /** `cutime + cstime` of `pid`: the CPU time of the children it has waited for, in ms. */
