@@ -26,6 +26,7 @@ import { z } from "zod";
 import { cappedText, startChild, within } from "../harness/process.ts";
 import { readRunRecord } from "../report/result.ts";
 import { safeText } from "../report/terminal.ts";
+import { candidateUsers } from "../sandbox/student_user.ts";
 import { loadKit, selectProbes } from "../harness/runner.ts";
 import { REPO_ROOT } from "../harness/submission.ts";
 
@@ -294,7 +295,13 @@ export async function main(argv: string[]): Promise<number> {
     const started = Date.now();
     let done = 0, failed = 0;
     const tty = Deno.stdout.isTerminal();
-    const grades = await pool(students, config.jobs, async (student) => {
+    // Each concurrent grader needs a student uid of its own (see student_user.ts): where there is
+    // one only (no course-student: nobody), the runs would wait for it, and overrun their limit.
+    const slots = Deno.uid() === 0 ? candidateUsers().length : config.jobs;
+    if (slots < config.jobs) {
+      console.error(`grade-all: ${slots} student user(s) here: --jobs ${slots} (run setup.sh)`);
+    }
+    const grades = await pool(students, Math.min(config.jobs, slots), async (student) => {
       const limitMs = config.timeoutS ? config.timeoutS * 1000 : kit.manifest.budgetMs + 60_000;
       const grade = await gradeStudent(config, student, limitMs);
       done++;
