@@ -218,7 +218,7 @@ function runContained(kit: Kit, probes: Probe[], options: RunOptions): Promise<R
       if (user !== null) {
         run.notes.unshift(`user: student processes ran as ${user.name} (uid ${user.uid})`);
       }
-      run.notes.unshift(...sandbox.notes);
+      run.notes.unshift(...sandbox.notes.map((n) => hidePaths(n, submission, jail)));
       return run;
     });
   });

@@ -138,8 +138,9 @@ export async function gradeStudent(
     const results = join(dir, `results${suffix}.json`);
     const record = join(dir, `record${suffix}.json`);
     const html = join(dir, `report${suffix}.html`);
-    const submission = join(config.submissions, student);
-    const outcome = await runGrader(config, submission, { results, record, html }, limitMs);
+    // Named relative to the batch: the reports, sent to the student, show "./alice", no staff path
+    // (and a directory named like an option is still a directory).
+    const outcome = await runGrader(config, `./${student}`, { results, record, html }, limitMs);
     log.push(`== run ${k} of ${config.repeat}: ${outcome.summary}`, outcome.output);
     // A grader killed at the limit may still have written results on its way out: not a grade.
     if (outcome.killed) {
@@ -193,7 +194,7 @@ async function runGrader(
   ];
   const child = startChild(Deno.execPath(), args, {
     cwd: REPO_ROOT,
-    env: { NO_COLOR: "1", INIT_CWD: REPO_ROOT },
+    env: { NO_COLOR: "1", INIT_CWD: config.submissions },
     cap: 1 << 20,
   });
   const status = await within(child.status, limitMs, null);
