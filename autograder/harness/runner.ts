@@ -215,6 +215,12 @@ function runContained(kit: Kit, probes: Probe[], options: RunOptions): Promise<R
       });
       const jail = { box: sandbox, visible: [runDir] };
       const run = await runProbes(kit, probes, submission, options, jail);
+      if (user !== null && checkoutIsOpen()) {
+        run.notes.unshift(
+          "user: the staff checkout is open to other users, the student user included: run " +
+            "autograder/setup.sh as root (it closes it)",
+        );
+      }
       if (user !== null) {
         run.notes.unshift(`user: student processes ran as ${user.name} (uid ${user.uid})`);
       }
@@ -222,6 +228,11 @@ function runContained(kit: Kit, probes: Probe[], options: RunOptions): Promise<R
       return run;
     });
   });
+}
+
+/** True when users other than the checkout's owner and group may enter it (setup.sh closes it). */
+function checkoutIsOpen(): boolean {
+  return ((Deno.statSync(REPO_ROOT).mode ?? 0) & 0o001) !== 0;
 }
 
 /** Clean-ups of runs still going: {@link abandonRuns} does them when the grader is stopped. */
