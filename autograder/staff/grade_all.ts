@@ -292,7 +292,16 @@ export async function main(argv: string[]): Promise<number> {
     const selected = selectProbes(kit.probes, config.only); // an unknown --only fails here, once
     const students = listStudents(config.submissions);
     if (students.length === 0) throw new Error(`no submissions in ${config.submissions}`);
-    await Deno.mkdir(config.out, { recursive: true });
+    // Student processes run as other users: they may not read the grades, nor each other's work.
+    await Deno.mkdir(config.out, { recursive: true, mode: 0o750 });
+    for (const dir of [config.submissions, config.out]) {
+      if (Deno.uid() === 0 && ((Deno.statSync(dir).mode ?? 0) & 0o005) !== 0) {
+        console.error(
+          `grade-all: warning: ${dir} is open to other users: where bubblewrap is missing, a ` +
+            `submission can read it (chmod o-rwx ${dir})`,
+        );
+      }
+    }
     const started = Date.now();
     let done = 0, failed = 0;
     const tty = Deno.stdout.isTerminal();
