@@ -8,7 +8,7 @@
 #  - with --bench (asked for by `deno task bench` only): Debian's memcached and wrk, the benchmark's
 #    production anchor and its HTTP cross-check.
 #  - as root: the unprivileged user student processes run as (course-student, uid 64000 with
-#    64001..64015 reserved for concurrent runs), and the staff checkout made root's alone (0750,
+#    64001..64015 reserved for concurrent runs), and the staff checkout closed to other users (o-rwx,
 #    and its git directory), so that a student process cannot read solutions, hidden probes or
 #    the grader (see autograder/sandbox/student_user.ts).
 # Packages come from apt-get, as root or through passwordless sudo (a Codespace); otherwise the
@@ -61,7 +61,7 @@ if [ "$(id -u)" = "0" ]; then
       warn "warning: could not create the user course-student; student processes run as nobody"
     fi
   fi
-  chown root:root . && chmod 0750 .
+  chmod o-rwx .
   common=$(git rev-parse --git-common-dir 2>/dev/null) && [ -d "$common" ] && chmod o-rwx "$common"
 fi
 

@@ -259,3 +259,22 @@ Deno.test("grade --sandbox: SIGTERM stops the run, then cleans up and exits, lea
     await Deno.remove(kits, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "grade works offline: with no network but loopback, a run grades as usual",
+  ignore: !new Deno.Command("bwrap", {
+    args: ["--dev-bind", "/", "/", "--unshare-net", "true"],
+    stderr: "null",
+  }).outputSync().success,
+  async fn() {
+    const out = await new Deno.Command("bwrap", {
+      args: ["--dev-bind", "/", "/", "--unshare-net", "--", Deno.execPath(), "run", "--allow-all"]
+        .concat([grade, "kit", "ok", "--kits", ".", "--only", "connects", "--sandbox"]),
+      cwd: fixtures,
+      env: { NO_COLOR: "1", INIT_CWD: fixtures },
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, stdout + new TextDecoder().decode(out.stderr));
+    assert.match(stdout, /1\/1 probes passed/);
+  },
+});

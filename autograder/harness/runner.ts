@@ -13,7 +13,7 @@ import { createContext, type Jail } from "./context.ts";
 import { describeZodError, loadManifest, type Manifest } from "./manifest.ts";
 import type { Leaderboard, LeaderboardEntry, Probe, Verdict } from "./probe.ts";
 import { within } from "./process.ts";
-import { DEFAULT_LIMITS, openSandbox } from "../sandbox/sandbox.ts";
+import { DEFAULT_LIMITS, openSandbox, type Sandbox } from "../sandbox/sandbox.ts";
 import { claimStudentUser } from "../sandbox/student_user.ts";
 import { REPO_ROOT, stageSubmission, type Submission } from "./submission.ts";
 import { TraceRecorder } from "../observe/trace.ts";
@@ -209,32 +209,46 @@ function runContained(kit: Kit, probes: Probe[], options: RunOptions): Promise<R
   return inRunDirectory(async (runDir) => {
     const user = Deno.uid() === 0 ? await claimStudentUser(options.signal) : null;
     const scratch = join(runDir, "scratch");
-    await Deno.mkdir(scratch, { mode: 0o700 });
-    if (user !== null) await Deno.chown(scratch, user.uid, user.gid);
-    const limits = { ...DEFAULT_LIMITS, ...kit.manifest.limits };
-    const sandbox = openSandbox(basename(runDir), limits, {
-      namespaces: options.sandbox ?? false,
-      user,
-      runDir,
-      scratch,
-    });
+    let sandbox: Sandbox;
+    try {
+      await Deno.mkdir(scratch, { mode: 0o700 });
+      if (user !== null) await Deno.chown(scratch, user.uid, user.gid);
+      const limits = { ...DEFAULT_LIMITS, ...kit.manifest.limits };
+      const namespaces = options.sandbox ?? false;
+      sandbox = openSandbox(basename(runDir), limits, { namespaces, user, runDir, scratch });
+    } catch (e) {
+      user?.release();
+      throw e;
+    }
+    const box = sandbox;
     const close = async () => {
-      await sandbox.close();
+      await box.close();
       user?.release();
     };
     return await withCleanup(close, async () => {
       const submission = await stageSubmission(kit.manifest, options.submissionDir, {
         copyShared: true,
       });
-      const jail = { box: sandbox, visible: [runDir] };
+      const jail = { box, visible: [runDir] };
       const run = await runProbes(kit, probes, submission, options, jail);
+      if (user !== null && checkoutIsOpen()) {
+        run.notes.unshift(
+          "user: the staff checkout is open to other users, the student user included: run " +
+            "autograder/setup.sh as root (it closes it)",
+        );
+      }
       if (user !== null) {
         run.notes.unshift(`user: student processes ran as ${user.name} (uid ${user.uid})`);
       }
-      run.notes.unshift(...sandbox.notes);
+      run.notes.unshift(...box.notes.map((n) => hidePaths(n, submission, jail)));
       return run;
     });
   });
+}
+
+/** True when users other than the checkout's owner and group may enter it (setup.sh closes it). */
+function checkoutIsOpen(): boolean {
+  return ((Deno.statSync(REPO_ROOT).mode ?? 0) & 0o001) !== 0;
 }
 
 /** Clean-ups of runs still going: {@link abandonRuns} does them when the grader is stopped. */

@@ -171,6 +171,9 @@ async function gradeAllAtOnce(env: Partial<typeof SIMULATED>) {
     }
     for (const attack of ATTACKS) {
       const dir = join(out, attack);
+      const html = await Deno.readTextFile(join(dir, "report.html"));
+      assert.ok(!html.includes(batch) && !html.includes(REPO_ROOT), `${attack}: no staff path`);
+      assert.match(html, new RegExp(`<dd>\\./${attack}</dd>`), `${attack}: named as in the batch`);
       const files = { results: join(dir, "results.json"), record: join(dir, "record.json") };
       await checkGraded(attack, files, csv, env.COURSE_SANDBOX_BWRAP !== undefined);
     }

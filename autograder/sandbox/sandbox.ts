@@ -151,7 +151,11 @@ function bwrapArgs(
     "--ro-bind",
     deno,
     deno,
-    ...[...new Set([o.cwd, ...o.visible])].flatMap((dir) => ["--ro-bind", dir, dir]),
+    // With a student user, permissions say what it may write there (a probe's report file);
+    // without one, nothing.
+    ...[...new Set([o.cwd, ...o.visible])].flatMap((
+      dir,
+    ) => [asRoot ? "--ro-bind" : "--bind", dir, dir]),
     ...Object.entries(studentEnv("/tmp", {})).flatMap(([k, v]) => ["--setenv", k, v]),
     "--chdir",
     o.cwd,

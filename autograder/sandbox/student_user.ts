@@ -201,9 +201,10 @@ export function asUser(uid: number, gid: number): string[] {
 
 /**
  * Lets `gid` reach what the grader put in `dir` for the student (the staged submission, a
- * probe's files): every entry gets group `gid`, with the owner's permissions as the group's,
- * except that directories are never writable by it. A mode-000 file stays unreadable, and no
- * set-user-id or set-group-id bit survives.
+ * probe's files, a file a probe asks the program to write, such as 03's lock-order report):
+ * every entry gets group `gid`, with the owner's permissions as the group's, except that
+ * directories are never writable by it (it can create nothing there, nor remove or rename). A
+ * mode-000 file stays unreadable, and no set-user-id or set-group-id bit survives.
  * Entries named in `skip` (the student's own scratch) are left alone.
  */
 export function shareWith(dir: string, gid: number, skip: string[] = []): void {

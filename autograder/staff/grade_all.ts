@@ -27,6 +27,7 @@ import { cappedText, startChild, within } from "../harness/process.ts";
 import type { LeaderboardEntry } from "../harness/probe.ts";
 import { readRunRecord } from "../report/result.ts";
 import { safeText } from "../report/terminal.ts";
+import { candidateUsers } from "../sandbox/student_user.ts";
 import { leaderboardCsv, leaderboardHtml } from "./leaderboard.ts";
 import { loadKit, selectProbes } from "../harness/runner.ts";
 import { REPO_ROOT } from "../harness/submission.ts";
@@ -141,8 +142,9 @@ export async function gradeStudent(
     const results = join(dir, `results${suffix}.json`);
     const record = join(dir, `record${suffix}.json`);
     const html = join(dir, `report${suffix}.html`);
-    const submission = join(config.submissions, student);
-    const outcome = await runGrader(config, submission, { results, record, html }, limitMs);
+    // Named relative to the batch: the reports, sent to the student, show "./alice", no staff path
+    // (and a directory named like an option is still a directory).
+    const outcome = await runGrader(config, `./${student}`, { results, record, html }, limitMs);
     log.push(`== run ${k} of ${config.repeat}: ${outcome.summary}`, outcome.output);
     // A grader killed at the limit may still have written results on its way out: not a grade.
     if (outcome.killed) {
@@ -197,7 +199,7 @@ async function runGrader(
   ];
   const child = startChild(Deno.execPath(), args, {
     cwd: REPO_ROOT,
-    env: { NO_COLOR: "1", INIT_CWD: REPO_ROOT },
+    env: { NO_COLOR: "1", INIT_CWD: config.submissions },
     cap: 1 << 20,
   });
   const status = await within(child.status, limitMs, null);
@@ -295,11 +297,26 @@ export async function main(argv: string[]): Promise<number> {
     const selected = selectProbes(kit.probes, config.only); // an unknown --only fails here, once
     const students = listStudents(config.submissions);
     if (students.length === 0) throw new Error(`no submissions in ${config.submissions}`);
-    await Deno.mkdir(config.out, { recursive: true });
+    // Student processes run as other users: they may not read the grades, nor each other's work.
+    await Deno.mkdir(config.out, { recursive: true, mode: 0o750 });
+    for (const dir of [config.submissions, config.out]) {
+      if (Deno.uid() === 0 && ((Deno.statSync(dir).mode ?? 0) & 0o005) !== 0) {
+        console.error(
+          `grade-all: warning: ${dir} is open to other users: where bubblewrap is missing, a ` +
+            `submission can read it (chmod o-rwx ${dir})`,
+        );
+      }
+    }
     const started = Date.now();
     let done = 0, failed = 0;
     const tty = Deno.stdout.isTerminal();
-    const grades = await pool(students, config.jobs, async (student) => {
+    // Each concurrent grader needs a student uid of its own (see student_user.ts): where there is
+    // one only (no course-student: nobody), the runs would wait for it, and overrun their limit.
+    const slots = Deno.uid() === 0 ? candidateUsers().length : config.jobs;
+    if (slots < config.jobs) {
+      console.error(`grade-all: ${slots} student user(s) here: --jobs ${slots} (run setup.sh)`);
+    }
+    const grades = await pool(students, Math.min(config.jobs, slots), async (student) => {
       const limitMs = config.timeoutS ? config.timeoutS * 1000 : kit.manifest.budgetMs + 60_000;
       const grade = await gradeStudent(config, student, limitMs);
       done++;

@@ -125,7 +125,8 @@ async function attackingSolution(attack: string, folder: string, root: string): 
     .replaceAll("@@REPO_ROOT@@", join(root, "source"));
   const server = await Deno.readTextFile(join(REPO_ROOT, "solutions/01-echo/server.ts"));
   await Deno.mkdir(folder, { recursive: true });
-  await Deno.writeTextFile(join(folder, "server.ts"), `${prelude}\n${server}`);
+  // In a block of its own: none of its names may clash with the solution's.
+  await Deno.writeTextFile(join(folder, "server.ts"), `{\n${prelude}\n}\n${server}`);
   await Deno.copyFile(join(REPO_ROOT, "solutions/01-echo/client.ts"), join(folder, "client.ts"));
 }
 
