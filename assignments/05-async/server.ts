@@ -8,8 +8,7 @@
  *
  * @module
  */
-import { todo } from "@course/shared";
-import { parseArgs } from "node:util";
+import { optionsOrExit, todo } from "@course/shared";
 import { BackendError, BackendTimeout, Pool, type Reply } from "./backend.ts";
 import { Hashers } from "./hashers.ts";
 
@@ -19,43 +18,6 @@ const DEFAULT_TIMEOUT_MS = 2_000;
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 /** Limits of the API (README.md §2). */
 const MAX_KEY = 250, MAX_VALUE = 1024 * 1024, MAX_BATCH = 100, MAX_ROUNDS = 1_000_000;
-
-interface Options {
-  port: number;
-  hostname: string;
-  backendPort: number;
-  pool: number;
-  timeoutMs: number;
-}
-
-/** Reads the command line; returns an error line instead of throwing. */
-function parseOptions(args: string[]): Options | string {
-  try {
-    const { values: v } = parseArgs({
-      args,
-      options: {
-        port: { type: "string" },
-        backend: { type: "string" },
-        pool: { type: "string", default: String(DEFAULT_POOL) },
-        "timeout-ms": { type: "string", default: String(DEFAULT_TIMEOUT_MS) },
-      },
-    });
-    const port = Number(v.port), pool = Number(v.pool), timeoutMs = Number(v["timeout-ms"]);
-    const m = /^(.+):(\d+)$/.exec(v.backend ?? "");
-    if (v.port === undefined || v.backend === undefined) return "--port and --backend are required";
-    if (!Number.isInteger(port) || port < 1 || port > 65535) return `bad --port ${v.port}`;
-    if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) {
-      return `bad --backend ${v.backend}: expected HOST:PORT`;
-    }
-    if (!Number.isInteger(pool) || pool < 1) return `bad --pool ${v.pool}`;
-    if (!(timeoutMs >= 1 && timeoutMs <= MAX_TIMEOUT_MS)) {
-      return `bad --timeout-ms ${v["timeout-ms"]}: 1 to ${MAX_TIMEOUT_MS}`;
-    }
-    return { port, hostname: m[1], backendPort: Number(m[2]), pool, timeoutMs };
-  } catch (err) {
-    return (err as Error).message.split("\n")[0]; // parseArgs explains over several lines
-  }
-}
 
 /** The request was wrong: HTTP 400 (or `status`), with `message` in the body. */
 class BadRequest extends Error {
@@ -213,16 +175,16 @@ function router(db: Store, hashers: Hashers) {
 }
 
 function main(): void {
-  const options = parseOptions(Deno.args);
-  if (typeof options === "string") {
-    console.error(
-      `async-kv: ${options} (usage: server.ts --port P --backend HOST:PORT [--pool N] [--timeout-ms T])`,
-    );
-    Deno.exit(2);
-  }
+  const usage = "server.ts --port P --backend HOST:PORT [--pool N] [--timeout-ms T]";
+  const options = optionsOrExit("async-kv", usage, Deno.args, {
+    port: { kind: "port", required: true },
+    backend: { kind: "address", required: true },
+    pool: { kind: "int", min: 1, default: DEFAULT_POOL },
+    "timeout-ms": { kind: "int", min: 1, max: MAX_TIMEOUT_MS, default: DEFAULT_TIMEOUT_MS },
+  });
   const pool = new Pool({
-    hostname: options.hostname,
-    port: options.backendPort,
+    hostname: options.backend.host,
+    port: options.backend.port,
     size: options.pool,
   });
   const hashers = new Hashers(2);
@@ -232,7 +194,7 @@ function main(): void {
       port: options.port,
       onListen: ({ port }) => console.error(`async-kv: listening on 127.0.0.1:${port}`),
     },
-    router(store(pool, options.timeoutMs), hashers),
+    router(store(pool, options["timeout-ms"]), hashers),
   );
   Deno.addSignalListener("SIGTERM", () => shutDown(server, pool, hashers));
 }
