@@ -59,9 +59,11 @@ export interface Plan {
    * a process or thread per connection (their memory test alone takes longer than the run may).
    */
   maxHeld: number;
-  /** Offered requests per second, and connections, of the open-loop comparison. */
+  /** Offered requests per second, and connections, of the open-loop comparison (0: none). */
   openRate: number;
   openConnections: number;
+  /** The ratio rounds are run a second time, not pinned, beside the pinned ones. */
+  compareUnpinned: boolean;
   /** Alternating rounds of the same-run ratio to memcached. */
   rounds: number;
   /** Operations of the pipelined comparison. */
@@ -103,7 +105,8 @@ export function plan(
       maxHeld: 1000,
       ops: ["get"],
       openRate: 1000,
-      openConnections: 10,
+      openConnections: 0, // the sweep measures open loop; the quick run has no time for both
+      compareUnpinned: false,
       rounds: 1,
       depth: 16,
       pipelineConnections: 4,
@@ -122,6 +125,7 @@ export function plan(
       ops: ["get", "set"],
       openRate: 5000,
       openConnections: 100,
+      compareUnpinned: true,
       rounds: 3,
       depth: 32,
       pipelineConnections: 10,
@@ -369,7 +373,7 @@ async function measureTarget(t: Entry, p: Plan, report: BenchReport): Promise<vo
     if (SWEPT.includes(t.id)) report.sweep.push(...await sweep(r, p, report.load));
     // The same offered load for every server that keeps connections open (a process per HTTP
     // request cannot come near it, and the iterative echo server serves one connection).
-    if (!t.protocol.close && t.id !== "echo") {
+    if (!t.protocol.close && t.id !== "echo" && p.openConnections > 0) {
       const shape = {
         connections: p.openConnections,
         depth: 1,
@@ -572,7 +576,7 @@ async function compareWithAnchor(all: Entry[], p: Plan, report: BenchReport): Pr
   if (!anchor || others.length === 0) return;
   console.error(`bench: ratios to memcached, ${p.rounds} rounds`);
   const running: Running[] = [];
-  const free = p.pin ? { ...p, pin: null } : null;
+  const free = p.pin && p.compareUnpinned ? { ...p, pin: null } : null;
   const every = p.pin ? [...p.pin.generator, ...p.pin.server] : [];
   const pids = () => running.flatMap((r) => processTree(r.child.pid));
   try {
