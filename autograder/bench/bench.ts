@@ -39,7 +39,7 @@ import {
   startTarget,
   stopTarget,
   treeCpuMs,
-  treeQueuedMs,
+  treePids,
   treeRss,
 } from "./targets.ts";
 
@@ -163,6 +163,8 @@ export async function generate(
     generatorCpus: [...new Set(runs.flatMap((r) => r.generatorCpus))].sort((a, b) => a - b),
     // The busiest process: one saturated generator is enough to limit the load.
     generatorBusyMs: Math.max(...runs.map((r) => r.generatorBusyMs)),
+    // Each process read the same server over the same window: one reading, not a sum.
+    watchedQueuedMs: runs[0].watchedQueuedMs,
   };
 }
 
@@ -221,10 +223,7 @@ async function measure(r: Running, p: Plan, shape: Shape) {
   const generators = shape.generators ?? 1;
   await waitIdle(r); // a point starts on an idle server, not on the last point's leftovers
   const cpu0 = treeCpuMs(r);
-  let serverCpus: number[] = [], queued0 = NaN, queued1 = NaN;
-  // The server's run-queue wait over the measured window (other programs on its CPU).
-  const q0 = setTimeout(() => queued0 = treeQueuedMs(r), p.warmupMs);
-  const q1 = setTimeout(() => queued1 = treeQueuedMs(r), p.warmupMs + p.durationMs);
+  let serverCpus: number[] = [];
   // Read while it runs: the CPUs the server may use, from /proc, not from what we asked for.
   const probe = setTimeout(() => serverCpus = allowedCpus(r.child.pid), p.warmupMs);
   const res = await generate(
@@ -238,19 +237,22 @@ async function measure(r: Running, p: Plan, shape: Shape) {
       warmupMs: p.warmupMs,
       durationMs: p.durationMs,
       graceMs: p.graceMs,
+      // Several processes start at different speeds: they begin together, a second from now.
+      startAt: generators > 1 ? Date.now() + 1000 : undefined,
+      // The server's run-queue wait (other programs on its CPU), read by the generator over
+      // its own measured window.
+      watchPids: treePids(r),
     },
     generators,
     p.pin?.generator ?? null,
   );
   clearTimeout(probe);
-  clearTimeout(q0);
-  clearTimeout(q1);
   const cpu = treeCpuMs(r) - cpu0;
   return {
     res,
     cpu,
     serverCpus: serverCpus.length > 0 ? serverCpus : allowedCpus(r.child.pid),
-    queuedPct: (100 * (queued1 - queued0)) / p.durationMs,
+    queuedPct: (100 * res.watchedQueuedMs) / p.durationMs,
   };
 }
 
