@@ -252,7 +252,8 @@ async function measure(r: Running, p: Plan, shape: Shape) {
     res,
     cpu,
     serverCpus: serverCpus.length > 0 ? serverCpus : allowedCpus(r.child.pid),
-    queuedPct: (100 * res.watchedQueuedMs) / p.durationMs,
+    // Negative when threads that had waited ended in the window (a process per connection).
+    queuedPct: res.watchedQueuedMs >= 0 ? (100 * res.watchedQueuedMs) / p.durationMs : NaN,
   };
 }
 

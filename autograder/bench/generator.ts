@@ -331,8 +331,7 @@ async function exchange(run: Run, w: Wire, intended: number | null): Promise<boo
   const { depth } = run.options;
   const counter = run.protocol.counter();
   const sent = performance.now();
-  // Late: charged from when it was due (no coordinated omission). Early: from when it went out.
-  const from = intended === null ? sent : Math.max(intended, sent);
+  const from = latencyFrom(intended, sent);
   let got = 0;
   try {
     await writeAll(w.conn, w.batch);
@@ -349,6 +348,16 @@ async function exchange(run: Run, w: Wire, intended: number | null): Promise<boo
   run.errors += counter.errors;
   if (got < depth) run.unanswered += depth - got;
   return got === depth;
+}
+
+/**
+ * Where a batch's latency starts: closed loop (`intended` null), at the send; open loop, at
+ * whichever came first of when it was due and when it went out. A late batch is charged from
+ * when it was due (no coordinated omission); one woken early by the timer slack, from its send
+ * (no latency shorter than the round trip).
+ */
+export function latencyFrom(intended: number | null, sent: number): number {
+  return intended === null ? sent : Math.min(intended, sent);
 }
 
 /** Counts `done` responses that arrived now, if now is inside the measured window. */
