@@ -39,7 +39,7 @@ import {
   startTarget,
   stopTarget,
   treeCpuMs,
-  treeQueuedMs,
+  treePids,
   treeRss,
 } from "./targets.ts";
 
@@ -59,9 +59,11 @@ export interface Plan {
    * a process or thread per connection (their memory test alone takes longer than the run may).
    */
   maxHeld: number;
-  /** Offered requests per second, and connections, of the open-loop comparison. */
+  /** Offered requests per second, and connections, of the open-loop comparison (0: none). */
   openRate: number;
   openConnections: number;
+  /** The ratio rounds are run a second time, not pinned, beside the pinned ones. */
+  compareUnpinned: boolean;
   /** Alternating rounds of the same-run ratio to memcached. */
   rounds: number;
   /** Operations of the pipelined comparison. */
@@ -103,7 +105,8 @@ export function plan(
       maxHeld: 1000,
       ops: ["get"],
       openRate: 1000,
-      openConnections: 10,
+      openConnections: 0, // the sweep measures open loop; the quick run has no time for both
+      compareUnpinned: false,
       rounds: 1,
       depth: 16,
       pipelineConnections: 4,
@@ -122,6 +125,7 @@ export function plan(
       ops: ["get", "set"],
       openRate: 5000,
       openConnections: 100,
+      compareUnpinned: true,
       rounds: 3,
       depth: 32,
       pipelineConnections: 10,
@@ -159,6 +163,8 @@ export async function generate(
     generatorCpus: [...new Set(runs.flatMap((r) => r.generatorCpus))].sort((a, b) => a - b),
     // The busiest process: one saturated generator is enough to limit the load.
     generatorBusyMs: Math.max(...runs.map((r) => r.generatorBusyMs)),
+    // Each process read the same server over the same window: one reading, not a sum.
+    watchedQueuedMs: runs[0].watchedQueuedMs,
   };
 }
 
@@ -217,10 +223,7 @@ async function measure(r: Running, p: Plan, shape: Shape) {
   const generators = shape.generators ?? 1;
   await waitIdle(r); // a point starts on an idle server, not on the last point's leftovers
   const cpu0 = treeCpuMs(r);
-  let serverCpus: number[] = [], queued0 = NaN, queued1 = NaN;
-  // The server's run-queue wait over the measured window (other programs on its CPU).
-  const q0 = setTimeout(() => queued0 = treeQueuedMs(r), p.warmupMs);
-  const q1 = setTimeout(() => queued1 = treeQueuedMs(r), p.warmupMs + p.durationMs);
+  let serverCpus: number[] = [];
   // Read while it runs: the CPUs the server may use, from /proc, not from what we asked for.
   const probe = setTimeout(() => serverCpus = allowedCpus(r.child.pid), p.warmupMs);
   const res = await generate(
@@ -234,19 +237,23 @@ async function measure(r: Running, p: Plan, shape: Shape) {
       warmupMs: p.warmupMs,
       durationMs: p.durationMs,
       graceMs: p.graceMs,
+      // Several processes start at different speeds: they begin together, a second from now.
+      startAt: generators > 1 ? Date.now() + 1000 : undefined,
+      // The server's run-queue wait (other programs on its CPU), read by the generator over
+      // its own measured window.
+      watchPids: treePids(r),
     },
     generators,
     p.pin?.generator ?? null,
   );
   clearTimeout(probe);
-  clearTimeout(q0);
-  clearTimeout(q1);
   const cpu = treeCpuMs(r) - cpu0;
   return {
     res,
     cpu,
     serverCpus: serverCpus.length > 0 ? serverCpus : allowedCpus(r.child.pid),
-    queuedPct: (100 * (queued1 - queued0)) / p.durationMs,
+    // Negative when threads that had waited ended in the window (a process per connection).
+    queuedPct: res.watchedQueuedMs >= 0 ? (100 * res.watchedQueuedMs) / p.durationMs : NaN,
   };
 }
 
@@ -369,7 +376,7 @@ async function measureTarget(t: Entry, p: Plan, report: BenchReport): Promise<vo
     if (SWEPT.includes(t.id)) report.sweep.push(...await sweep(r, p, report.load));
     // The same offered load for every server that keeps connections open (a process per HTTP
     // request cannot come near it, and the iterative echo server serves one connection).
-    if (!t.protocol.close && t.id !== "echo") {
+    if (!t.protocol.close && t.id !== "echo" && p.openConnections > 0) {
       const shape = {
         connections: p.openConnections,
         depth: 1,
@@ -572,7 +579,7 @@ async function compareWithAnchor(all: Entry[], p: Plan, report: BenchReport): Pr
   if (!anchor || others.length === 0) return;
   console.error(`bench: ratios to memcached, ${p.rounds} rounds`);
   const running: Running[] = [];
-  const free = p.pin ? { ...p, pin: null } : null;
+  const free = p.pin && p.compareUnpinned ? { ...p, pin: null } : null;
   const every = p.pin ? [...p.pin.generator, ...p.pin.server] : [];
   const pids = () => running.flatMap((r) => processTree(r.child.pid));
   try {

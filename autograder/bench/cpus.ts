@@ -63,6 +63,31 @@ export function onCpus(cmd: string[], cpus: number[] | null): string[] {
   return cpus === null ? cmd : ["taskset", "-c", cpuList(cpus), ...cmd];
 }
 
+/**
+ * Milliseconds the threads of `pids` have spent runnable but waiting in a run queue for a CPU
+ * (`/proc/<pid>/task/<tid>/schedstat`, second field), summed; a process or thread that ended
+ * counts nothing.
+ */
+export function queuedMs(pids: number[]): number {
+  let ns = 0;
+  for (const pid of pids) {
+    let tasks: Deno.DirEntry[] = [];
+    try {
+      tasks = [...Deno.readDirSync(`/proc/${pid}/task`)];
+    } catch {
+      continue; // the process ended
+    }
+    for (const t of tasks) {
+      try {
+        ns += Number(Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/schedstat`).split(" ")[1]);
+      } catch {
+        // the thread ended
+      }
+    }
+  }
+  return ns / 1e6;
+}
+
 /** Moves every thread of every process in `pids` onto `cpus` (taskset -a -p). */
 export async function moveTo(pids: number[], cpus: number[]): Promise<void> {
   for (const pid of pids) {

@@ -19,7 +19,7 @@
  * @module
  */
 import { cpuTimeMs } from "../observe/proc.ts";
-import { allowedCpus } from "./cpus.ts";
+import { allowedCpus, queuedMs } from "./cpus.ts";
 import { type Histogram, histogram, type HistogramJson, record, toJson } from "./histogram.ts";
 import { makeProtocol, type Protocol, type ProtocolSpec } from "./protocols.ts";
 
@@ -42,6 +42,11 @@ export interface LoadOptions {
    * started together measure the same window, whenever each finished starting.
    */
   startAt?: number;
+  /**
+   * Processes (the server's) whose threads' run-queue wait is read at the start and the end of
+   * the measured window, so it covers exactly that window.
+   */
+  watchPids?: number[];
 }
 
 /** What a run measured, counting only responses that arrived inside the measured window. */
@@ -68,6 +73,8 @@ export interface LoadResult {
    * had no idle moment, whether it did the work or waited on other load for a CPU.
    */
   generatorBusyMs: number;
+  /** Run-queue wait of the threads of `watchPids` during the measured window, summed (ms). */
+  watchedQueuedMs: number;
 }
 
 /**
@@ -127,8 +134,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const stop = setTimeout(() => closeAll(run), o.warmupMs + o.durationMs + o.graceMs);
   // The generator's own use of the CPU over the measured window, from /proc.
   let atStart: Usage | null = null, atEnd: Usage | null = null;
-  const cpuTimer = setTimeout(() => atStart = usage(), o.warmupMs);
-  const cpuEndTimer = setTimeout(() => atEnd = usage(), o.warmupMs + o.durationMs);
+  const watch = o.watchPids ?? [];
+  const cpuTimer = setTimeout(() => atStart = usage(watch), o.warmupMs);
+  const cpuEndTimer = setTimeout(() => atEnd = usage(watch), o.warmupMs + o.durationMs);
   try {
     await Promise.all(
       Array.from({ length: o.connections }, (_, i) => connectionLoop(run, i, start)),
@@ -139,7 +147,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     clearTimeout(cpuEndTimer);
     closeAll(run);
   }
-  const used = windowUsage(atStart, atEnd ?? usage()); // no end reading: every loop ended early
+  const used = windowUsage(atStart, atEnd ?? usage(watch)); // no end reading: every loop ended early
   return {
     responses: run.responses,
     allResponses: run.allResponses,
@@ -152,6 +160,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     generatorCpuMs: used.cpuMs,
     generatorCpus: allowedCpus(),
     generatorBusyMs: used.busyMs,
+    watchedQueuedMs: used.queuedMs,
   };
 }
 
@@ -159,9 +168,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 interface Usage {
   cpuMs: number;
   busyMs: number;
+  queuedMs: number;
 }
 
-function usage(): Usage {
+function usage(watch: number[]): Usage {
   let busyMs = 0;
   try {
     const [run, wait] = Deno.readTextFileSync("/proc/self/schedstat").split(" ").map(Number);
@@ -169,13 +179,15 @@ function usage(): Usage {
   } catch {
     // no schedstat (a kernel without CONFIG_SCHED_INFO): busy is not known
   }
-  return { cpuMs: cpuTimeMs(Deno.pid), busyMs };
+  return { cpuMs: cpuTimeMs(Deno.pid), busyMs, queuedMs: queuedMs(watch) };
 }
 
 function windowUsage(from: Usage | null, to: Usage): Usage {
-  return from === null
-    ? { cpuMs: 0, busyMs: 0 }
-    : { cpuMs: to.cpuMs - from.cpuMs, busyMs: to.busyMs - from.busyMs };
+  return from === null ? { cpuMs: 0, busyMs: 0, queuedMs: 0 } : {
+    cpuMs: to.cpuMs - from.cpuMs,
+    busyMs: to.busyMs - from.busyMs,
+    queuedMs: to.queuedMs - from.queuedMs,
+  };
 }
 
 function closeAll(run: Run): void {
@@ -319,8 +331,7 @@ async function exchange(run: Run, w: Wire, intended: number | null): Promise<boo
   const { depth } = run.options;
   const counter = run.protocol.counter();
   const sent = performance.now();
-  // Late: charged from when it was due (no coordinated omission). Early: from when it went out.
-  const from = intended === null ? sent : Math.max(intended, sent);
+  const from = latencyFrom(intended, sent);
   let got = 0;
   try {
     await writeAll(w.conn, w.batch);
@@ -337,6 +348,16 @@ async function exchange(run: Run, w: Wire, intended: number | null): Promise<boo
   run.errors += counter.errors;
   if (got < depth) run.unanswered += depth - got;
   return got === depth;
+}
+
+/**
+ * Where a batch's latency starts: closed loop (`intended` null), at the send; open loop, at
+ * whichever came first of when it was due and when it went out. A late batch is charged from
+ * when it was due (no coordinated omission); one woken early by the timer slack, from its send
+ * (no latency shorter than the round trip).
+ */
+export function latencyFrom(intended: number | null, sent: number): number {
+  return intended === null ? sent : Math.min(intended, sent);
 }
 
 /** Counts `done` responses that arrived now, if now is inside the measured window. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fromJson, percentile } from "./histogram.ts";
-import { holdConnections, runLoad } from "./generator.ts";
+import { holdConnections, latencyFrom, runLoad } from "./generator.ts";
 import { startTarget, stopTarget, type Target } from "./targets.ts";
 
 const echo: Target = {
@@ -81,4 +81,10 @@ Deno.test("a server that never answers: the run stops by itself and counts what 
   listener.close();
   await accepting;
   for (const c of accepted) c.close();
+});
+
+Deno.test("open-loop latency starts when the batch was due if late, at its send if early", () => {
+  assert.equal(latencyFrom(null, 105), 105); // closed loop: from the send
+  assert.equal(latencyFrom(100, 130), 100); // late by 30 ms: charged from when it was due
+  assert.equal(latencyFrom(100, 98.6), 98.6); // woken early: from the send, never before it
 });

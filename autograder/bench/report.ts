@@ -604,6 +604,8 @@ export interface Series {
   /** A colour of its own (default: the next in the palette) and an SVG dash pattern. */
   color?: string;
   dash?: string;
+  /** Per point: drawn hollow (a point that shows another limit than the one charted). */
+  hollow?: boolean[];
 }
 
 const COLORS = [
@@ -655,13 +657,15 @@ export function lineChart(title: string, axes: { x: string; y: string }, series:
     ...series.flatMap((s, i) => {
       const c = s.color ?? COLORS[i % COLORS.length];
       const dash = s.dash ? ` stroke-dasharray="${s.dash}"` : "";
-      const pts = s.points.filter(([x, y]) => x > 0 && y > 0).map(([x, y]) =>
-        `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`
-      );
+      const kept = s.points.map((p, k) => ({ p, hollow: s.hollow?.[k] === true }))
+        .filter(({ p: [x, y] }) => x > 0 && y > 0);
+      const pts = kept.map(({ p: [x, y] }) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`);
       return [
         `<polyline fill="none" stroke="${c}" stroke-width="2"${dash} points="${pts.join(" ")}"/>`,
-        ...pts.map((p) =>
-          `<circle cx="${p.split(",")[0]}" cy="${p.split(",")[1]}" r="3" fill="${c}"/>`
+        ...pts.map((p, k) =>
+          `<circle cx="${p.split(",")[0]}" cy="${p.split(",")[1]}" r="3" ${
+            kept[k].hollow ? `fill="white" stroke="${c}"` : `fill="${c}"`
+          }/>`
         ),
         `<line x1="${W - R + 8}" x2="${W - R + 22}" y1="${T + i * 18 + 5}" y2="${
           T + i * 18 + 5
@@ -728,6 +732,7 @@ export function latencyThroughputChart(sweep: LoadPoint[]): string {
       name: `${t} ${q.name}`,
       color: COLORS[i % COLORS.length],
       dash: q.dash,
+      hollow: sweep.filter((p) => p.target === t).map((p) => p.limitedBy === "generator"),
       points: sweep.filter((p) => p.target === t).map((p) =>
         [p.throughput, q.f(p)] as [
           number,
@@ -736,10 +741,14 @@ export function latencyThroughputChart(sweep: LoadPoint[]): string {
       ),
     }))
   );
-  return lineChart("Open-loop sweep: latency against throughput", {
+  const chart = lineChart("Open-loop sweep: latency against throughput", {
     x: "answered requests/s",
     y: "latency (µs)",
   }, series);
+  const note = `<text x="${W - R + 8}" y="${
+    T + series.length * 18 + 12
+  }">hollow: limited by the generator</text>`;
+  return series.length === 0 ? chart : chart.replace("</svg>", `${note}\n</svg>`);
 }
 
 /** The report's charts, as file name and SVG text. */

@@ -210,6 +210,12 @@ Deno.test("latency-throughput chart: p50, p99 and p99.9 per server, one colour e
   }
   assert.equal(svg.match(/stroke-dasharray="6 3"/g)?.length, 4, "p99 dashed: line and legend");
   assert.ok(latencyThroughputChart([]).includes("no data"));
+  // A point limited by the generator is drawn hollow, on each of its three series.
+  const r = sample();
+  r.sweep[0] = { ...r.sweep[0], limitedBy: "generator", limitedWhy: "x" };
+  const hollow = latencyThroughputChart(r.sweep);
+  assert.equal(hollow.match(/<circle [^>]*fill="white"/g)?.length, 3);
+  assert.ok(hollow.includes("hollow: limited by the generator"));
 });
 
 Deno.test("median", () => {

@@ -173,29 +173,9 @@ export function treeCpuMs(r: Running): number {
   return live + reapedCpuMs(r.child.pid) + (r.backend ? treeCpuMs(r.backend) : 0);
 }
 
-/**
- * Milliseconds the server's threads (every thread of every process, and its backend's) have
- * spent runnable but waiting in a run queue for a CPU (`/proc/<pid>/task/<tid>/schedstat`,
- * second field). Growing fast during a load, it says other programs held the server's CPU.
- */
-export function treeQueuedMs(r: Running): number {
-  let ns = 0;
-  for (const pid of processTree(r.child.pid)) {
-    try {
-      for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
-        try {
-          ns += Number(
-            Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/schedstat`).split(" ")[1],
-          );
-        } catch {
-          // the thread ended
-        }
-      }
-    } catch {
-      // the process ended
-    }
-  }
-  return ns / 1e6 + (r.backend ? treeQueuedMs(r.backend) : 0);
+/** Every process of the server and of its backend: whose run-queue wait the generator reads. */
+export function treePids(r: Running): number[] {
+  return [...processTree(r.child.pid), ...(r.backend ? treePids(r.backend) : [])];
 }
 
 /** `cutime + cstime` of `pid`: the CPU time of the children it has waited for, in ms. */
