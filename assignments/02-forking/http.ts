@@ -136,7 +136,9 @@ export function resolveTarget(target: string, root: string): string | number {
 /** The real path of `path` if it is a regular file inside `root`, else the status. */
 function checkFile(path: string, root: string): string | number {
   // Deno.realPathSync resolves every symlink; the result must be `root` or start with
-  // root + "/". A directory is served through checkIndex.
+  // root + "/". A directory is served through checkIndex. When realPathSync fails: a missing
+  // file is 404, but a symlink that points to nothing is 403 (it may point outside), and any
+  // other error (a symlink loop, EACCES) is an error response too, never a crash.
   return todo(`checkFile(${path}, ${root}, ${checkIndex.name}): README.md §3`);
 }
 

@@ -147,14 +147,44 @@ function checkFile(path: string, root: string): string | number {
   try {
     real = Deno.realPathSync(path); // follows every symlink, so the check below sees the target
   } catch (err) {
-    return err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory
-      ? 404
-      : 403;
+    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
+      return missing(path, root);
+    }
+    return 403; // a symlink loop, a directory we may not search: refused, never a crash
   }
-  if (real !== root && !real.startsWith(root + "/")) return 403;
+  if (!inside(real, root)) return 403;
   const info = Deno.statSync(real);
   if (info.isDirectory) return checkIndex(real, root);
   return info.isFile ? real : 403;
+}
+
+/** True if the real path `real` is `root` itself or lies below it. */
+function inside(real: string, root: string): boolean {
+  return real === root || real.startsWith(root + "/");
+}
+
+/**
+ * The status for a path that does not resolve: 404 only if the part of it that exists is
+ * inside the root. A symlink pointing to nothing may point outside the root, and a 404 there
+ * would tell a client which files do not exist out there: it gets 403.
+ */
+function missing(path: string, root: string): number {
+  for (let p = path; p.length > root.length; p = p.slice(0, p.lastIndexOf("/"))) {
+    try {
+      return inside(Deno.realPathSync(p), root) ? 404 : 403;
+    } catch {
+      if (isSymlink(p)) return 403; // there, yet it does not resolve: it leads nowhere
+    }
+  }
+  return 404;
+}
+
+function isSymlink(path: string): boolean {
+  try {
+    return Deno.lstatSync(path).isSymlink;
+  } catch {
+    return false;
+  }
 }
 
 /** A directory is served through its index.html; without one it is refused (no listings). */

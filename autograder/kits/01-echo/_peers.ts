@@ -63,9 +63,14 @@ async function echoUntilEof(conn: Deno.Conn): Promise<void> {
       held = data.slice(cut);
     }
     await writeAll(conn, held); // the client half-closed: what remains, then close
-    conn.close();
   } catch {
     // the client went away or the peer is shutting down: nothing to echo to
+  } finally {
+    try {
+      conn.close();
+    } catch {
+      // closed already by close() of the peer
+    }
   }
 }
 

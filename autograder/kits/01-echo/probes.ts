@@ -41,7 +41,7 @@ async function expectEcho(
   ms: number,
 ): Promise<Verdict | null> {
   const conn = await ctx.dial(server.port);
-  const got = await conn.exchange(bytes, { ms });
+  const got = await conn.exchange(bytes, { ms }).finally(() => conn.close());
   return judgeEcho(ctx, `${bytes.length} bytes sent, then a half-close`, bytes, got, ms);
 }
 
@@ -126,11 +126,14 @@ const serverInteractive: Probe = {
   async run(ctx) {
     const server = await startEcho(ctx);
     const conn = await ctx.dial(server.port);
+    let slowest = 0;
     try {
       for (let i = 0; i < 10_000; i++) {
         const byte = Uint8Array.of(i % 256);
+        const sent = Date.now();
         await conn.send(byte);
         const got = await conn.receive({ ms: 2_000, limit: 1 });
+        slowest = Math.max(slowest, Date.now() - sent);
         if (!sameBytes(got.bytes, byte)) {
           return ctx.fail({
             what: `one-byte write number ${i + 1} was not echoed back within 2 s`,
@@ -151,7 +154,7 @@ const serverInteractive: Probe = {
           note: end.timedOut ? "the server did not close within 5 s" : undefined,
         });
       }
-      return ctx.pass();
+      return ctx.pass(`slowest of 10,000 echoes ${slowest} ms, bound 2000 ms`);
     } finally {
       conn.close();
     }
@@ -169,13 +172,13 @@ const serverHalfClose: Probe = {
     const server = await startEcho(ctx);
     // Everything is sent and the write side shut before a single byte is read back.
     const conn = await ctx.dial(server.port);
-    const bytes = ctx.bytes(100_000);
+    const bytes = ctx.bytes(1 << 20);
     try {
       await conn.send(bytes.subarray(0, 50_000));
       const sending = conn.send(bytes.subarray(50_000)).then(() => conn.closeWrite());
       sending.catch(() => {});
       const got = await conn.receive({ ms: 5_000 });
-      const what = "100,000 bytes sent and the write side shut before reading any reply";
+      const what = "1 MiB sent and the write side shut before reading any reply";
       const failed = judgeEcho(ctx, what, bytes, got, 5_000);
       if (failed) return failed;
       return ctx.pass();
@@ -207,8 +210,18 @@ const serverFdLeak: Probe = {
   hint: "README.md §6 Closing what you open",
   async run(ctx) {
     const server = await startEcho(ctx);
-    const session = async (i: number) =>
-      await expectEcho(ctx, server, encoder.encode(`client ${i}\n`), 5_000);
+    // Each session must end (the server closes); whether its bytes came back right is other
+    // probes' business, so a short-count bug is not reported here as a leak.
+    const session = async (i: number) => {
+      const conn = await ctx.dial(server.port);
+      const got = await conn.exchange(encoder.encode(`client ${i}\n`), { ms: 5_000 })
+        .finally(() => conn.close());
+      if (got.eof) return null;
+      return ctx.fail({
+        what: `client ${i + 1} sent a line and half-closed: the server did not close within 5 s`,
+        note: `${i} clients were served before it: does the server close when read returns 0?`,
+      });
+    };
     for (let i = 0; i < 5; i++) { // warm-up: the runtime opens a few fds of its own at first
       const failed = await session(i);
       if (failed) return failed;
@@ -223,7 +236,16 @@ const serverFdLeak: Probe = {
     if (counts[1] - counts[0] > 10) {
       problems.push(`200 clients echoed and closed: ${counts[0]} -> ${counts[1]} open fds`);
     }
-    for (let i = 0; i < 100; i++) await rudeSession(ctx, server.port, i);
+    for (let i = 0; i < 100 && !server.exited(); i++) {
+      await rudeSession(ctx, server.port, i).catch(() => {});
+    }
+    if (server.exited()) {
+      return ctx.fail({
+        what: "clients that reset mid-echo or closed without sending: the server exited",
+        expected: "the server to close each such client's fd and go on (§7, then §6)",
+        output: server.output().slice(-1500),
+      });
+    }
     // An iterative server serves this one only after every rude session has ended.
     const failed = await session(1_000);
     if (failed) return failed;
@@ -506,7 +528,7 @@ const clientIpv6: Probe = {
   async run(ctx) {
     const peer = startEchoPeer("::1");
     try {
-      const input = ctx.bytes(64 * 1024);
+      const input = ctx.bytes(1 << 20);
       return await clientCopies(ctx, peer, input, "::1");
     } finally {
       await peer.close();
@@ -516,13 +538,11 @@ const clientIpv6: Probe = {
 
 /** The socket calls each file must make itself (§3), the library's helpers aside. */
 const REQUIRED_CALLS: Record<string, string[][]> = {
-  "server.ts": [["socket"], ["setsockopt"], ["bind"], ["listen"], ["accept"], ["read"], [
+  "server.ts": [["socket"], ["bind"], ["listen"], ["accept"], ["read"], [
     "write",
     "writeAll",
   ], ["close"]],
-  "client.ts": [["socket"], ["connect"], ["read"], ["write", "writeAll"], ["shutdown"], [
-    "close",
-  ]],
+  "client.ts": [["socket"], ["connect"], ["read"], ["write", "writeAll"], ["close", "shutdown"]],
 };
 
 const ownSocketCalls: Probe = {

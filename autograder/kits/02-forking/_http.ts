@@ -26,7 +26,8 @@ export interface DocRoot extends AsyncDisposable {
  * random bytes) and sub/inner.txt; the secret outside it, in base/secret.txt and in
  * base/www-private/secret.txt (a sibling whose path starts with the root's); and three symlinks
  * leading out: www/link (to the secret file), www/sub/up (to base) and www/neighbour (to the
- * sibling's secret, caught only by a root check that compares with the trailing `/`).
+ * sibling's secret, caught only by a root check that compares with the trailing `/`); and two
+ * that do not resolve: www/gone (to a missing file outside the root) and www/loop (to itself).
  */
 export async function makeDocRoot(ctx: ProbeContext, binaryBytes = 64 * 1024): Promise<DocRoot> {
   // Inside the staged submission: a sandboxed server sees that directory, not the grader's /tmp.
@@ -47,6 +48,8 @@ export async function makeDocRoot(ctx: ProbeContext, binaryBytes = 64 * 1024): P
   await Deno.symlink(`${base}/secret.txt`, `${root}/link`);
   await Deno.symlink(base, `${root}/sub/up`);
   await Deno.symlink(`${base}/www-private/secret.txt`, `${root}/neighbour`);
+  await Deno.symlink(`${base}/no-such-file.txt`, `${root}/gone`); // out, to nothing
+  await Deno.symlink(`${root}/loop`, `${root}/loop`); // resolving it fails with ELOOP
   return {
     root,
     secret,
