@@ -65,7 +65,10 @@ if [ "$(id -u)" = "0" ]; then
   common=$(git rev-parse --git-common-dir 2>/dev/null) && [ -d "$common" ] && chmod o-rwx "$common"
 fi
 
-if [ ! -d node_modules/zod ] || [ ! -d node_modules/fflate ] || [ ! -d node_modules/typescript ]; then
+# typescript: the tokenizer of the similarity report and of 01-echo's lesson check.
+need_ts=false
+grep -q '"typescript"' deno.json && [ ! -d node_modules/typescript ] && need_ts=true
+if [ ! -d node_modules/zod ] || [ ! -d node_modules/fflate ] || $need_ts; then
   if ! deno install --quiet; then
     warn "error: 'deno install' failed; npm dependencies are not cached"
     exit 1

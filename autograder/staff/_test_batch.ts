@@ -20,10 +20,8 @@ export const PLANTED = ["alice ↔ alice-copy", "bob ↔ bob-copy"];
 /** The independent submissions: name → [server.ts source, client.ts source], repo paths. */
 const INDEPENDENT: Record<string, [string, string]> = {
   alice: ["solutions/01-echo/server.ts", "solutions/01-echo/client.ts"],
-  bob: [
-    "autograder/kits/01-echo/alternatives/dual-stack-epoll/server.ts",
-    "autograder/kits/01-echo/alternatives/dual-stack-epoll/client.ts",
-  ],
+  // Independent of alice's (the 01 reference): 03's worker and 02's child, in the files' places.
+  bob: ["solutions/03-weensydb/worker.ts", "solutions/02-forking/child.ts"],
   dave: ["solutions/04-poll/server.ts", "solutions/03-weensydb/server.ts"],
   erin: ["solutions/02-forking/server.ts", "solutions/02-forking/http.ts"],
   fred: ["solutions/05-async/server.ts", "solutions/05-async/backend.ts"],

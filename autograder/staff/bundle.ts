@@ -20,7 +20,7 @@ export const STAFF_ONLY: RegExp[] = [
   /^autograder\/(staff|testing)(\/|$)/, // batch grading, packaging, kit tests: staff tools
   // The benchmark measures the reference solutions; its load generator also measures a
   // submission for the leaderboard (toolkit/load.ts), so it ships.
-  /^autograder\/bench\/(?!(generator|histogram|protocols)\.ts$)/,
+  /^autograder\/bench\/(?!(generator|histogram|protocols|cpus)\.ts$)/,
 ];
 
 /** Paths no bundle needs at all: version control, caches, local results. */

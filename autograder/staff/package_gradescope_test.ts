@@ -4,7 +4,13 @@ import { dirname, join } from "node:path";
 import { GradescopeResultsSchema } from "../report/gradescope.ts";
 import { REPO_ROOT } from "../harness/submission.ts";
 import { processesMatching } from "../sandbox/sandbox.ts";
+import { loadKit } from "../harness/runner.ts";
 import { buildPackage, inPackage, packageFiles, runScript } from "./package_gradescope.ts";
+
+/** 01-echo's probes, hidden ones included (the package runs them all), and their points. */
+const echo = await loadKit(join(REPO_ROOT, "autograder", "kits", "01-echo"));
+const ECHO_PROBES = echo.probes.length;
+const ECHO_POINTS = echo.probes.reduce((sum, p) => sum + p.points, 0);
 
 Deno.test("the Gradescope package holds the grader and one kit, and nothing staff-only", () => {
   const files = packageFiles("01-echo");
@@ -61,8 +67,8 @@ Deno.test("run_autograder grades a submission uploaded inside a folder", async (
     const results = GradescopeResultsSchema.parse(
       JSON.parse(await Deno.readTextFile(join(root, "results", "results.json"))),
     );
-    assert.equal(results.tests.length, 10);
-    assert.equal(results.score, 20, results.output);
+    assert.equal(results.tests.length, ECHO_PROBES);
+    assert.equal(results.score, ECHO_POINTS, results.output);
   } finally {
     await Deno.remove(root, { recursive: true });
   }
@@ -153,7 +159,7 @@ Deno.test("run_autograder in a simulated Gradescope container: attacks contained
       const text = await Deno.readTextFile(join(root, "results", "results.json"));
       const results = GradescopeResultsSchema.parse(JSON.parse(text));
       // Scored on what it did: the reference's echo, whatever else it tried.
-      assert.equal(results.score, 20, `${attack}: ${text}`);
+      assert.equal(results.score, ECHO_POINTS, `${attack}: ${text}`);
       assert.match(results.output, /bubblewrap is missing or not allowed/);
       assert.match(results.output, /user: student processes ran as/);
       assert.doesNotMatch(text, /ESCAPED|forged/);
