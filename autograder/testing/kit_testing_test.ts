@@ -19,7 +19,7 @@ async function fixture() {
       entries: { main: { file: "main.ts" } },
     }),
   );
-  const main = 'import { SysError } from "@course/shared";\nimport { n } from "../lib.ts";\n\n' +
+  const main = 'import { SysError } from "@course/shared";\nimport { n } from "./lib.ts";\n\n' +
     "export const kind: string = SysError.name;\nexport const twice: number = 2 * n;\n";
   await Deno.writeTextFile(join(kit.reference, "main.ts"), main);
   await Deno.writeTextFile(join(kit.reference, "lib.ts"), "export const n = 21;\n");
@@ -90,7 +90,7 @@ Deno.test(
     const good = await variant(f, "good", f.main.replace("2 * n", "2 + n"));
     const bad = await variant(f, "bad", f.main.replace("2 * n", '"2" + n'));
     const { failed, output } = await checkVariants(f.kit, [good, bad]);
-    assert.deepEqual(failed, ["bad"]);
+    assert.deepEqual(failed, ["bad"], output);
     assert.match(output, /bad\/main\.ts/);
     assert.doesNotMatch(output, /good\/|@course\/shared/);
   }),
