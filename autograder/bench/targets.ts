@@ -77,17 +77,29 @@ export function writeDocRoot(dir: string): string {
 }
 
 /**
- * Copies the 03-weensydb reference into `dir` with the global-lock worker in place of the
- * per-bucket one (server.ts loads ./worker.ts beside itself); returns the server's path.
+ * Copies the 03-weensydb reference into `dir` with its one global lock in place of the lock per
+ * bucket (the kit's `global-lock` variant, a patch: `git apply`); returns the server's path.
  */
 export function stageGlobalLock(dir: string): string {
-  Deno.mkdirSync(`${dir}/global-lock`, { recursive: true });
-  Deno.copyFileSync(`${ROOT}solutions/03-weensydb/server.ts`, `${dir}/global-lock/server.ts`);
-  Deno.copyFileSync(
-    `${ROOT}autograder/kits/03-weensydb/alternatives/global-lock/worker.ts`,
-    `${dir}/global-lock/worker.ts`,
-  );
-  return `${dir}/global-lock/server.ts`;
+  const to = `${dir}/global-lock`;
+  Deno.mkdirSync(to, { recursive: true });
+  for (const file of ["server.ts", "worker.ts"]) {
+    Deno.copyFileSync(`${ROOT}solutions/03-weensydb/${file}`, `${to}/${file}`);
+  }
+  const patch = `${ROOT}autograder/kits/03-weensydb/variants/global-lock.patch`;
+  const applied = new Deno.Command("git", {
+    args: ["apply", patch],
+    cwd: to,
+    env: { GIT_CEILING_DIRECTORIES: dir },
+    stdout: "null",
+    stderr: "piped",
+  }).outputSync();
+  if (!applied.success) {
+    throw new Error(
+      `the global-lock variant does not apply: ${new TextDecoder().decode(applied.stderr)}`,
+    );
+  }
+  return `${to}/server.ts`;
 }
 
 /** memcached's command: one worker thread, loopback only, no UDP, room for 20,000 clients. */

@@ -7,9 +7,10 @@
  * - `starter`: every probe fails, and says that code is not written yet.
  * - `alternatives`: each folder of `alternatives/` (a correct design, the files that differ from
  *   the reference's) with a line saying what the design is: full marks.
- * - `variants`: each patch of `variants/` (a buggy variant) and the probes it must fail. The kit
- *   test runs those probes and checks that each fails; `deno task validate` runs every probe
- *   and checks that no other fails (a failure a probe misnames sends a student the wrong way).
+ * - `variants`: each patch of `variants/` (a buggy variant) and the probes it must fail, the one
+ *   it was written for first. The kit test runs that first probe and checks that it fails;
+ *   `deno task validate` runs every probe and checks that the variant fails every probe it names
+ *   and no other (a failure a probe misnames sends a student the wrong way).
  * - `steps`: files of the handout's own steps, each graded in the reference's place, with one
  *   probe it passes and one it fails, as the handout says.
  * - `requirements`: the handout's MUSTs and MUST NOTs, each with the section that states it, the

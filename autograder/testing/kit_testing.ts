@@ -126,9 +126,11 @@ export async function checkVariants(
 
 /**
  * The kit test of the buggy variants: `variants/` must hold exactly the patches named in `table`
- * (variant name -> the probes that must catch it), each must say what its bug is, apply and
- * type-check (one step, all at once), and then each must fail every probe it names (one step
- * each, running only those probes).
+ * (variant name -> the probes that must catch it, the one it was written for first), each must
+ * say what its bug is, apply and type-check (one step, all at once), and then each must fail the
+ * first probe it names (one step each, running that probe only). That keeps `deno task test`
+ * within its time; `deno task validate` runs every probe on every variant and checks that each
+ * fails all the probes it names, and no other.
  */
 export async function testVariants(
   t: Deno.TestContext,
@@ -152,7 +154,8 @@ export async function testVariants(
     },
   );
   if (!checked) return;
-  for (const [name, probes] of Object.entries(table)) {
+  for (const [name, named] of Object.entries(table)) {
+    const probes = named.slice(0, 1);
     await t.step(`${name} fails ${probes.join(", ")}`, async () => {
       const result = await gradeVariant(kit, join(folder, `${name}.patch`), { only: probes });
       assert.equal(result.probes.length, probes.length);
