@@ -42,7 +42,15 @@ async function gradeStaged(kit: Kit, stage: (dir: string) => Promise<void>, opts
   try {
     await stage(staged);
     const seed = opts.seed ?? 1234;
-    return await runKit({ kitDir: kit.kitDir, submissionDir: staged, only: opts.only, seed });
+    // No leaderboard measurement: it scores nothing, and the reference's test checks it once.
+    const { kitDir } = kit;
+    return await runKit({
+      kitDir,
+      submissionDir: staged,
+      only: opts.only,
+      seed,
+      leaderboard: false,
+    });
   } finally {
     await Deno.remove(staged, { recursive: true });
   }
