@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { knownAssignments } from "../harness/grade.ts";
 import { runKit } from "../harness/runner.ts";
-import { REPO_ROOT } from "../harness/submission.ts";
+import { REPO_ROOT, stagedImports } from "../harness/submission.ts";
+import { stageReference } from "./variant.ts";
 import { loadExpectations } from "./expectations.ts";
 import { failures, gradeOverlay, gradeWith, testVariants } from "./kit_testing.ts";
 
@@ -95,6 +96,32 @@ for (const kitName of knownAssignments(KITS_DIR)) {
           `${dir}/${e.name} is the reference's`,
         );
       }
+    }
+    // Type-checked as graded: over the reference's other files (the root's `deno check` skips
+    // alternatives/, whose files import the reference's files they do not hold).
+    const root = await Deno.makeTempDir({ prefix: `${kitName}-alternatives-` });
+    try {
+      const config = join(root, "deno.json");
+      await Deno.writeTextFile(config, JSON.stringify({ imports: await stagedImports() }));
+      const manifest = JSON.parse(await Deno.readTextFile(join(kitDir, "manifest.json")));
+      const files: string[] = [];
+      for (const dir of dirs) {
+        const overlay: Record<string, string> = {};
+        for (const e of Deno.readDirSync(join(folder, dir))) {
+          overlay[e.name] = join(folder, dir, e.name);
+        }
+        await stageReference(kit, join(root, dir), overlay);
+        files.push(...(manifest.files as string[]).map((f) => join(root, dir, f)));
+      }
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["check", "--quiet", "--config", config, "--no-lock", ...files],
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    } finally {
+      await Deno.remove(root, { recursive: true });
     }
   });
 
