@@ -27,10 +27,19 @@ Deno.test("grade: unknown assignment exits 2 with one line naming the known ones
   assert.equal(r.stderr, 'grade: unknown assignment "99-nope" (known: kit)\n');
 });
 
-Deno.test("grade: missing submission files exit 2 with one line", async () => {
-  const r = await cli(["kit", "never_listens/..", "--kits", "."]);
-  assert.equal(r.code, 2);
-  assert.match(r.stderr, /^grade: Missing files in \/.*\/fixtures: server\.ts\n$/);
+Deno.test("grade: missing submission files score 0 with the reason in every probe, results written", async () => {
+  const results = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    const r = await cli(["kit", "never_listens/..", "--kits", ".", "--results", results]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /not run: Missing files in .*: server\.ts/);
+    const written = GradescopeResultsSchema.parse(JSON.parse(await Deno.readTextFile(results)));
+    assert.equal(written.score, 0);
+    assert.ok(written.tests.length > 0);
+    for (const t of written.tests) assert.match(t.output ?? "", /Missing files in .*: server\.ts/);
+  } finally {
+    await Deno.remove(results);
+  }
 });
 
 Deno.test("grade: bad arguments exit 2 with one line and the usage", async () => {

@@ -15,7 +15,7 @@ import type { Leaderboard, LeaderboardEntry, Probe, Verdict } from "./probe.ts";
 import { within } from "./process.ts";
 import { DEFAULT_LIMITS, openSandbox, type Sandbox } from "../sandbox/sandbox.ts";
 import { claimStudentUser } from "../sandbox/student_user.ts";
-import { REPO_ROOT, stageSubmission, type Submission } from "./submission.ts";
+import { MissingFilesError, REPO_ROOT, stageSubmission, type Submission } from "./submission.ts";
 import { TraceRecorder } from "../observe/trace.ts";
 
 /** A kit: its manifest and its probes, in the order they run. */
@@ -163,10 +163,16 @@ function hashName(name: string): number {
 export async function runKit(options: RunOptions): Promise<RunResult> {
   const kit = await loadKit(options.kitDir);
   const probes = selectProbes(kit.probes, options.only);
-  // A root grader never runs student code as root, sandbox or not.
-  const run = options.sandbox || Deno.uid() === 0
-    ? await runContained(kit, probes, options)
-    : await stageAndRun(kit, probes, options);
+  let run: RunResult;
+  try {
+    // A root grader never runs student code as root, sandbox or not.
+    run = options.sandbox || Deno.uid() === 0
+      ? await runContained(kit, probes, options)
+      : await stageAndRun(kit, probes, options);
+  } catch (e) {
+    if (!(e instanceof MissingFilesError)) throw e;
+    run = unstaged(kit, probes, options, e);
+  }
   if (options.signal?.aborted) {
     const why = options.signal.reason instanceof Error
       ? options.signal.reason.message
@@ -175,6 +181,27 @@ export async function runKit(options: RunOptions): Promise<RunResult> {
     throw new GradingStopped(why, run);
   }
   return run;
+}
+
+/**
+ * The run of a submission that lacks a file the kit takes, or holds one the grader refuses (a
+ * symlink, a FIFO, a huge file): nothing of it ran, so every probe failed saying why. A run
+ * record like any other, so that a batch, Gradescope and the student see the same reason.
+ */
+function unstaged(kit: Kit, probes: Probe[], options: RunOptions, e: MissingFilesError) {
+  const why = e.message;
+  const results = probes.map((p) => resultOf(p, fail(`not run: ${why}`), 0));
+  return {
+    assignment: kit.manifest.name,
+    submission: options.submissionLabel ?? options.submissionDir,
+    seed: options.seed ?? 0,
+    startedAt: new Date().toISOString(),
+    ms: 0,
+    score: 0,
+    maxScore: results.reduce((a, r) => a + r.points, 0),
+    probes: results,
+    notes: [`the submission could not be graded: ${why}`],
+  };
 }
 
 /**

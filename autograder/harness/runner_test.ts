@@ -87,9 +87,13 @@ Deno.test("runKit fails the remaining probes once the budget is spent", async ()
   assert.equal(r.probes[1].message, "run budget exhausted");
 });
 
-Deno.test("runKit refuses unknown probe names and missing files before running", async () => {
+Deno.test("runKit refuses unknown probe names; missing files give a run that scores 0, saying why", async () => {
   await assert.rejects(run("ok", { only: ["nope"] }), /Unknown probe nope: the kit has connects/);
-  await assert.rejects(run("no_such_dir"), /Missing files in .*no_such_dir: server\.ts/);
+  const r = await run("no_such_dir", { only: ["connects", "fails"] });
+  assert.equal(r.score, 0);
+  assert.deepEqual(r.probes.map((p) => p.name), ["connects", "fails"]);
+  for (const p of r.probes) assert.match(p.message, /^not run: Missing files in .*: server\.ts$/);
+  assert.match(r.notes[0], /could not be graded: Missing files/);
 });
 
 Deno.test("checkProbes and selectProbes validate a kit's export", () => {

@@ -74,7 +74,7 @@ Deno.test("run_autograder grades a submission uploaded inside a folder", async (
   }
 });
 
-Deno.test("run_autograder writes results.json even when the grader cannot run", async () => {
+Deno.test("run_autograder: a submission without its files scores 0, every probe saying what is missing", async () => {
   const root = await Deno.makeTempDir({ prefix: "gradescope-test-" });
   try {
     await unpack(root);
@@ -85,7 +85,9 @@ Deno.test("run_autograder writes results.json even when the grader cannot run", 
       JSON.parse(await Deno.readTextFile(join(root, "results", "results.json"))),
     );
     assert.equal(results.score, 0);
-    assert.match(results.output, /^The grader could not run: grade: Missing files/);
+    const log = await Deno.readTextFile(join(root, "results", "grader.log"));
+    assert.equal(results.tests.length, ECHO_PROBES, `every probe listed, failed: ${log}`);
+    for (const t of results.tests) assert.match(t.output ?? "", /Missing files in .*: server\.ts/);
   } finally {
     await Deno.remove(root, { recursive: true });
   }
@@ -123,50 +125,61 @@ const CONTAINER = {
   COURSE_SANDBOX_CGROUP_ROOT: join(REPO_ROOT, "autograder/fixtures/hostile/fake_host/cgroup"),
 };
 
-/** The reference echo solution with a hostile fixture's attack run first, at every start. */
-async function attackingSolution(attack: string, folder: string, root: string): Promise<void> {
-  const fixture = join(REPO_ROOT, "autograder/fixtures/hostile/submissions", attack, "server.ts");
-  const text = await Deno.readTextFile(fixture);
-  const prelude = text.slice(0, text.indexOf("// Then it serves"))
-    .replaceAll("@@REPO_ROOT@@", join(root, "source"));
+/**
+ * The reference echo solution with the attacks of hostile fixtures run first, at every start:
+ * each in a block of its own, so none of their names clash with each other's or the solution's.
+ */
+async function attackingSolution(attacks: string[], folder: string, root: string): Promise<void> {
+  const preludes: string[] = [];
+  for (const attack of attacks) {
+    const fixture = join(REPO_ROOT, "autograder/fixtures/hostile/submissions", attack, "server.ts");
+    const text = await Deno.readTextFile(fixture);
+    preludes.push(
+      text.slice(0, text.indexOf("// Then it serves")).replaceAll(
+        "@@REPO_ROOT@@",
+        join(root, "source"),
+      ),
+    );
+  }
   const server = await Deno.readTextFile(join(REPO_ROOT, "solutions/01-echo/server.ts"));
   await Deno.mkdir(folder, { recursive: true });
-  // In a block of its own: none of its names may clash with the solution's.
-  await Deno.writeTextFile(join(folder, "server.ts"), `{\n${prelude}\n}\n${server}`);
+  const blocks = preludes.map((p) => `{\n${p}\n}\n`).join("");
+  await Deno.writeTextFile(join(folder, "server.ts"), `${blocks}${server}`);
   await Deno.copyFile(join(REPO_ROOT, "solutions/01-echo/client.ts"), join(folder, "client.ts"));
 }
 
 Deno.test("run_autograder in a simulated Gradescope container: attacks contained, full marks", async () => {
-  for (const attack of ["forge_results", "read_env", "read_solutions", "kill_grader", "daemon"]) {
-    const root = await Deno.makeTempDir({ prefix: "gradescope-test-" });
-    try {
-      await unpack(root);
-      await attackingSolution(attack, join(root, "submission"), root);
-      const { code } = await new Deno.Command("bash", {
-        args: [join(root, "source", "run_autograder")],
-        env: {
-          AUTOGRADER_ROOT: root,
-          DENO: Deno.execPath(),
-          NO_COLOR: "1",
-          GRADER_SECRET: "s3cret-of-the-grader",
-          ...CONTAINER,
-        },
-        stdout: "null",
-        stderr: "null",
-      }).output();
-      assert.equal(code, 0);
-      await new Promise((resolve) => setTimeout(resolve, 1_000)); // a forger's time to act
-      const text = await Deno.readTextFile(join(root, "results", "results.json"));
-      const results = GradescopeResultsSchema.parse(JSON.parse(text));
-      // Scored on what it did: the reference's echo, whatever else it tried.
-      assert.equal(results.score, ECHO_POINTS, `${attack}: ${text}`);
-      assert.match(results.output, /bubblewrap is missing or not allowed/);
-      assert.match(results.output, /user: student processes ran as/);
-      assert.doesNotMatch(text, /ESCAPED|forged/);
-      const left = processesMatching("course-hostile").concat(processesMatching("sleep\u00001001"));
-      assert.deepEqual(left, [], `${attack}: nothing left running`);
-    } finally {
-      await Deno.remove(root, { recursive: true });
-    }
+  // One submission that tries them all at every start, as a determined student's would: one
+  // grading instead of five, and each attack says ESCAPED (or leaves its mark) if it works.
+  const attacks = ["forge_results", "read_env", "read_solutions", "kill_grader", "daemon"];
+  const root = await Deno.makeTempDir({ prefix: "gradescope-test-" });
+  try {
+    await unpack(root);
+    await attackingSolution(attacks, join(root, "submission"), root);
+    const { code } = await new Deno.Command("bash", {
+      args: [join(root, "source", "run_autograder")],
+      env: {
+        AUTOGRADER_ROOT: root,
+        DENO: Deno.execPath(),
+        NO_COLOR: "1",
+        GRADER_SECRET: "s3cret-of-the-grader",
+        ...CONTAINER,
+      },
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    assert.equal(code, 0);
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // a forger's time to act
+    const text = await Deno.readTextFile(join(root, "results", "results.json"));
+    const results = GradescopeResultsSchema.parse(JSON.parse(text));
+    // Scored on what it did: the reference's echo, whatever else it tried.
+    assert.equal(results.score, ECHO_POINTS, text);
+    assert.match(results.output, /bubblewrap is missing or not allowed/);
+    assert.match(results.output, /user: student processes ran as/);
+    assert.doesNotMatch(text, /ESCAPED|forged/);
+    const left = processesMatching("course-hostile").concat(processesMatching("sleep\u00001001"));
+    assert.deepEqual(left, [], "nothing left running");
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });

@@ -5,7 +5,7 @@
  * @module
  */
 import type { ProbeContext, ServerHandle } from "../../kit.ts";
-import { delay, isAlive } from "../../kit.ts";
+import { delay, isAlive, readStat } from "../../kit.ts";
 import { processTree, socketOwners } from "../../kit.ts";
 import { type Conn, parseHead, type Received } from "../../kit.ts";
 
@@ -148,6 +148,15 @@ export async function owners(server: ServerHandle, held: HeldConnection, ms = 3_
 /** The live (not zombie) descendants of `pid`, from /proc. */
 export function liveChildren(pid: number): number[] {
   return processTree(pid).filter((p) => p !== pid && isAlive(p));
+}
+
+/** The descendants of `pid` with their /proc state, for a message: "123 (S), 124 (Z: a zombie)". */
+export function describeChildren(pid: number): string {
+  const states = processTree(pid).filter((p) => p !== pid).map((p) => {
+    const state = readStat(p)?.state ?? "gone";
+    return `${p} (${state === "Z" ? "Z: a zombie, exited and not reaped" : state})`;
+  });
+  return states.join(", ") || "none";
 }
 
 /** Waits until `pid` has no live children (the readiness check's connection, say), up to `ms`. */

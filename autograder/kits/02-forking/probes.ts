@@ -29,6 +29,7 @@ import {
 } from "../../kit.ts";
 import {
   contains,
+  describeChildren,
   type DocRoot,
   finish,
   type HeldConnection,
@@ -965,8 +966,13 @@ const preforkReplaces: Probe = {
     const live = liveChildren(server.pid).length;
     if (live !== 2) {
       return ctx.fail({
-        what: "after 12 connections the pool should be back to 2 workers",
-        got: `${live} children`,
+        what: "12 connections to a pool of 2 workers with --requests 3; then up to 5 s for the " +
+          "workers that retired to be replaced",
+        expected: "2 live workers (from /proc)",
+        got: `${live}; the server's children now: ${describeChildren(server.pid)}`,
+        note: live < 2
+          ? "start a new worker as soon as one exits (§10)"
+          : "a retired worker must exit",
       });
     }
     const most = Math.max(...counts.values());
