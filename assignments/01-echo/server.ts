@@ -8,25 +8,15 @@
  *
  * @module
  */
-import { SysError, todo } from "@course/shared";
-import { parseArgs } from "node:util";
+import { readOptions, SysError, todo } from "@course/shared";
 
 /** Bytes moved per read; any size works, because read may return fewer anyway. */
 const BUFFER_SIZE = 64 * 1024;
 
 /** Reads `--port P` from the command line; returns an error line instead of throwing. */
 function parsePort(args: string[]): number | string {
-  try {
-    const { values } = parseArgs({ args, options: { port: { type: "string" } } });
-    const port = Number(values.port);
-    if (values.port === undefined) return "missing --port";
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      return `bad --port ${values.port}: expected a number from 1 to 65535`;
-    }
-    return port;
-  } catch (err) {
-    return (err as Error).message;
-  }
+  const options = readOptions(args, { port: { kind: "port", required: true } });
+  return typeof options === "string" ? options : options.port;
 }
 
 /** Creates the listening socket: the first four calls of every TCP server. */

@@ -24,6 +24,7 @@ import {
   POLLIN,
   POLLOUT,
   read,
+  readOptions,
   setNonBlocking,
   SHUT_WR,
   shutdown,
@@ -33,7 +34,6 @@ import {
   write,
   writeAll,
 } from "@course/shared";
-import { parseArgs } from "node:util";
 
 const STDIN = 0;
 const STDOUT = 1;
@@ -41,20 +41,17 @@ const BUFFER_SIZE = 64 * 1024;
 
 /** Reads `--host H --port P`; returns an error line instead of throwing. */
 function parseTarget(args: string[]): { host: string; port: number } | string {
+  const options = readOptions(args, {
+    host: { kind: "string", default: "127.0.0.1" },
+    port: { kind: "port", required: true },
+  });
+  if (typeof options === "string") return options;
   try {
-    const options = { host: { type: "string" as const }, port: { type: "string" as const } };
-    const { values } = parseArgs({ args, options });
-    const port = Number(values.port);
-    if (values.port === undefined) return "missing --port";
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      return `bad --port ${values.port}: expected a number from 1 to 65535`;
-    }
-    const host = values.host ?? "127.0.0.1";
-    addressFamily(host); // an IP address or localhost: a name gets one clear line, not a trace
-    return { host, port };
+    addressFamily(options.host); // an IP address or localhost: a name gets one line, not a trace
   } catch (err) {
     return (err as Error).message;
   }
+  return options;
 }
 
 /** Opens a connection to the server: socket, then connect. */
