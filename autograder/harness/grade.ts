@@ -40,10 +40,12 @@ import {
   abandonRuns,
   GradingStopped,
   loadKit,
+  partialRun,
   runKit,
   type RunResult,
   selectProbes,
 } from "./runner.ts";
+import type { ProbeResult } from "../report/result.ts";
 import { watch } from "./watch.ts";
 import { allPids, readStat } from "../observe/proc.ts";
 import { networkNamespaceCommand } from "../sandbox/sandbox.ts";
@@ -188,16 +190,38 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     if (config.watch) return await watchAndGrade(config, signal);
     let run: RunResult;
     let stopped: GradingStopped | null = null;
+    const kitDir = join(config.kitsDir, config.assignment);
+    const hooks = progressHooks();
+    const finished: ProbeResult[] = [];
+    const info = {
+      submission: config.submissionLabel,
+      seed: config.seed ?? 0,
+      startedAt: new Date(),
+      why: "grading was stopped",
+      note: `grading was stopped, and its clean-up took longer than ${STOP_MS / 1000} s: ` +
+        "the probes it did not finish are failed",
+    };
+    const selected = selectProbes((await loadKit(kitDir)).probes, config.only);
+    lastResort = () =>
+      writeOutputs(config, partialRun(config.assignment, selected, finished, info));
     try {
       run = await runKit({
-        kitDir: join(config.kitsDir, config.assignment),
+        kitDir,
         submissionDir: config.submissionDir,
         submissionLabel: config.submissionLabel,
         seed: config.seed,
         only: config.only,
         sandbox: config.sandbox,
         signal,
-        ...progressHooks(),
+        ...hooks,
+        onBegin: (start) => {
+          info.seed = start.seed;
+          hooks.onBegin?.(start);
+        },
+        onResult: (result) => {
+          finished.push(result);
+          hooks.onResult?.(result);
+        },
       });
     } catch (e) {
       if (!(e instanceof GradingStopped)) throw e;
@@ -210,6 +234,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
       );
     }
     run.notes.unshift(modeNote(config));
+    lastResort = null; // the run ended: what follows writes the whole of it
     writeStdout(formatReport(run, submissionFiles(config.submissionDir), useColor()));
     await writeOutputs(config, run);
     if (stopped !== null) {
@@ -336,6 +361,13 @@ async function inNetworkNamespace(argv: string[]): Promise<number | null> {
 }
 
 /**
+ * Writes the reports of a run that a signal stopped and that did not end within {@link STOP_MS}:
+ * the probes that finished, the others failed as not run. Set while a run is going; called
+ * after every student process is dead.
+ */
+let lastResort: (() => Promise<void>) | null = null;
+
+/**
  * How long a stopped run has to end its probe and clean up on its own. grade-all allows a grader
  * it stops 3 s before it kills it, and the clean-up after this takes a fraction of a second.
  */
@@ -352,9 +384,14 @@ function stopOnSignals(stop: AbortController, graded: Promise<number>): void {
     Deno.addSignalListener(signal, async () => {
       if (stop.signal.aborted) return; // stopping already
       stop.abort(new Error(`stopped by ${signal}`));
-      await within(graded, STOP_MS, null);
+      const ended = await within(graded, STOP_MS, null);
       await stopAll();
       await abandonRuns(); // the run's finally blocks will not run after Deno.exit
+      if (ended === null && lastResort !== null) {
+        // The run did not end in time, so it wrote nothing: its finished probes still count.
+        await lastResort().catch((e) => console.error(`grade: cannot write results: ${e}`));
+        console.error(`grade: stopped by ${signal}; results written for the probes that finished`);
+      }
       Deno.exit(status);
     });
   }

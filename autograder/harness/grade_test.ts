@@ -269,6 +269,89 @@ Deno.test("grade --sandbox: SIGTERM stops the run, then cleans up and exits, lea
   }
 });
 
+Deno.test("grade: stopped, with a clean-up slower than its 2 s, still writes the probes that finished", async () => {
+  const kits = await Deno.makeTempDir({ prefix: "slow-stop-kit-" });
+  try {
+    const dir = join(kits, "slowstop");
+    await Deno.mkdir(dir);
+    await Deno.writeTextFile(
+      join(dir, "manifest.json"),
+      JSON.stringify({
+        name: "slowstop",
+        title: "A run whose clean-up outlasts the grader's patience",
+        handout: "README.md",
+        files: ["server.ts"],
+        entries: { server: { file: "server.ts", args: ["--port", "{port}"] } },
+        budgetMs: 120_000,
+      }),
+    );
+    // The second probe, once stopped, keeps the grader busy for 4 s: the run cannot end in time.
+    await Deno.writeTextFile(
+      join(dir, "probes.ts"),
+      `const base = { points: 1, visibility: "visible", hint: "README.md §1", deadlineMs: 120_000 };
+export const probes = [
+  { ...base, name: "quick", title: "passes at once", run: (ctx) => ctx.pass("quick") },
+  {
+    ...base,
+    name: "holds",
+    title: "holds the server up, and is slow to let go",
+    async run(ctx) {
+      const server = await ctx.startServer();
+      ctx.signal.addEventListener("abort", () => setTimeout(() => {
+        const end = Date.now() + 4_000;
+        while (Date.now() < end) { /* busy */ }
+      }, 0));
+      console.log("SERVER-IS-UP");
+      await server.status;
+      return ctx.fail({ what: "the server went away" });
+    },
+  },
+  { ...base, name: "after", title: "the probe after it", run: (ctx) => ctx.pass() },
+];
+`,
+    );
+    const results = join(kits, "results.json");
+    await Deno.writeTextFile(results, "{}"); // whatever is there is replaced
+    const args = ["run", "--allow-all", grade, "slowstop", join(fixtures, "ok"), "--kits", kits];
+    const graded = new Deno.Command(Deno.execPath(), {
+      args: [...args, "--results", results],
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    let stdout = "";
+    const decoder = new TextDecoder();
+    const reader = graded.stdout.getReader();
+    const end = Date.now() + 60_000;
+    while (!stdout.includes("SERVER-IS-UP") && Date.now() < end) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      stdout += decoder.decode(value);
+    }
+    graded.kill("SIGTERM");
+    const rest = (async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        stdout += decoder.decode(value);
+      }
+    })();
+    const errors = new Response(graded.stderr).text();
+    const status = await within(graded.status, 20_000, null);
+    if (status === null) graded.kill("SIGKILL");
+    await rest;
+    const output = `${stdout}${await errors}`;
+    assert.equal(status?.code, 143, output);
+    assert.match(output, /results written for the probes that finished/);
+    const written = GradescopeResultsSchema.parse(JSON.parse(await Deno.readTextFile(results)));
+    assert.deepEqual(written.tests.map((t) => t.status), ["passed", "failed", "failed"], output);
+    assert.match(written.tests[2].output ?? "", /not run: grading was stopped/);
+    assert.match(written.output ?? "", /clean-up took longer than 2 s/, output);
+  } finally {
+    await Deno.remove(kits, { recursive: true });
+  }
+});
+
 Deno.test({
   name: "grade works offline: with no network but loopback, a run grades as usual",
   ignore: !new Deno.Command("bwrap", {

@@ -189,18 +189,49 @@ export async function runKit(options: RunOptions): Promise<RunResult> {
  * record like any other, so that a batch, Gradescope and the student see the same reason.
  */
 function unstaged(kit: Kit, probes: Probe[], options: RunOptions, e: MissingFilesError) {
-  const why = e.message;
-  const results = probes.map((p) => resultOf(p, fail(`not run: ${why}`), 0));
-  return {
-    assignment: kit.manifest.name,
+  return partialRun(kit.manifest.name, probes, [], {
     submission: options.submissionLabel ?? options.submissionDir,
     seed: options.seed ?? 0,
-    startedAt: new Date().toISOString(),
-    ms: 0,
-    score: 0,
+    startedAt: new Date(),
+    why: e.message,
+    note: `the submission could not be graded: ${e.message}`,
+  });
+}
+
+/** What {@link partialRun} needs besides the probes. */
+export interface PartialRunInfo {
+  submission: string;
+  seed: number;
+  startedAt: Date;
+  /** Why the probes that did not finish failed. */
+  why: string;
+  /** The run's first note. */
+  note: string;
+}
+
+/**
+ * A run record from the results of the probes that `finished`; every other of `probes` failed
+ * as not run, saying `why`. For a run that could not start, or was cut off before it ended.
+ */
+export function partialRun(
+  assignment: string,
+  probes: Probe[],
+  finished: ProbeResult[],
+  info: PartialRunInfo,
+): RunResult {
+  const results = probes.map((p) =>
+    finished.find((r) => r.name === p.name) ?? resultOf(p, fail(`not run: ${info.why}`), 0)
+  );
+  return {
+    assignment,
+    submission: info.submission,
+    seed: info.seed,
+    startedAt: info.startedAt.toISOString(),
+    ms: Date.now() - info.startedAt.getTime(),
+    score: results.reduce((a, r) => a + r.score, 0),
     maxScore: results.reduce((a, r) => a + r.points, 0),
     probes: results,
-    notes: [`the submission could not be graded: ${why}`],
+    notes: [info.note],
   };
 }
 
