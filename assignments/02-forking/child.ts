@@ -9,21 +9,20 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { todo } from "@course/shared";
+import { readOptions, todo } from "@course/shared";
 
 function main(): void {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { fd: { type: "string" }, root: { type: "string" } },
+  const options = readOptions(Deno.args, {
+    fd: { kind: "int", min: 3, required: true },
+    root: { kind: "string", required: true },
   });
-  const fd = Number(values.fd);
-  if (!Number.isInteger(fd) || fd < 3 || values.root === undefined) {
-    console.error("child: usage: child.ts --fd N --root DIR");
+  if (typeof options === "string") {
+    console.error(`child: ${options} (usage: child.ts --fd N --root DIR)`);
     Deno.exit(2);
   }
+  const { fd, root } = options;
   // The connection is already open here, at the same fd number: serve it (http.ts).
-  todo(`serve fd ${fd}: README.md §4 A process per connection`);
+  todo(`serve fd ${fd} from ${root}: README.md §4 A process per connection`);
 }
 
 if (import.meta.main) main();

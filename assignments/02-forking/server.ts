@@ -18,6 +18,7 @@ import {
   bind,
   close,
   listen,
+  readOptions,
   setsockopt,
   SO_REUSEADDR,
   SOCK_STREAM,
@@ -27,7 +28,6 @@ import {
   todo,
 } from "@course/shared";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 
 /** The command line, checked. */
 interface Options {
@@ -51,29 +51,16 @@ const USAGE = "server.ts --port P --root DIR [--max-children N] [--prefork N [--
 
 /** Reads the command line; returns an error line instead of throwing. */
 function parseOptions(args: string[]): Options | string {
-  const spec = { type: "string" } as const;
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: { port: spec, root: spec, "max-children": spec, prefork: spec, requests: spec },
-    }));
-  } catch (err) {
-    return (err as Error).message.split("\n")[0]; // parseArgs may explain over several lines
-  }
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return `bad --port ${values.port}`;
-  if (values.root === undefined) return "missing --root";
-  const counts = {
-    maxChildren: Number(values["max-children"] ?? 64),
-    prefork: Number(values.prefork ?? 0),
-    requests: Number(values.requests ?? 100),
-  };
-  for (const [name, n] of Object.entries(counts)) {
-    const flag = name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-    if (!Number.isInteger(n) || n < (name === "prefork" ? 0 : 1)) return `bad --${flag}`;
-  }
-  return { port, root: values.root, ...counts };
+  const o = readOptions(args, {
+    port: { kind: "port", required: true },
+    root: { kind: "string", required: true },
+    "max-children": { kind: "int", min: 1, default: 64 },
+    prefork: { kind: "int", min: 0, default: 0 },
+    requests: { kind: "int", min: 1, default: 100 },
+  });
+  if (typeof o === "string") return o;
+  const { port, root, prefork, requests } = o;
+  return { port, root, maxChildren: o["max-children"], prefork, requests };
 }
 
 /** socket, SO_REUSEADDR, bind, listen; `inheritable` leaves close-on-exec off for the pool. */

@@ -8,26 +8,23 @@
  *
  * @module
  */
-import { todo } from "@course/shared";
-import { parseArgs } from "node:util";
+import { readOptions, todo } from "@course/shared";
 
 function main(): void {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      "listen-fd": { type: "string" },
-      root: { type: "string" },
-      requests: { type: "string" },
-    },
+  const options = readOptions(Deno.args, {
+    "listen-fd": { kind: "int", min: 0, required: true },
+    root: { kind: "string", required: true },
+    requests: { kind: "int", min: 1, required: true },
   });
-  const listener = Number(values["listen-fd"]);
-  const requests = Number(values.requests);
-  if (!Number.isInteger(listener) || values.root === undefined || !(requests >= 1)) {
-    console.error("worker: usage: worker.ts --listen-fd N --root DIR --requests M");
+  if (typeof options === "string") {
+    console.error(`worker: ${options} (usage: worker.ts --listen-fd N --root DIR --requests M)`);
     Deno.exit(2);
   }
+  const { "listen-fd": listener, requests } = options;
   // Loop `requests` times: accept on the inherited listener, serveConnection (http.ts).
-  todo(`worker on fd ${listener}: README.md §10 Step 2: a pre-forked pool`);
+  todo(
+    `worker on fd ${listener} for ${requests} connections from ${options.root}: README.md §10 Step 2: a pre-forked pool`,
+  );
 }
 
 if (import.meta.main) main();

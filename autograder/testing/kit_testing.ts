@@ -175,7 +175,11 @@ export async function testVariants(
 
 /** The failed probes of a run, one paragraph each: an assertion message. */
 export function failures(result: RunResult): string {
-  return result.probes.filter((p) => !p.passed).map((p) => `${p.name}: ${p.message}`).join("\n\n");
+  return result.probes.filter((p) => !p.passed).map((p) => {
+    // The server's last lines too: a failure in CI is diagnosed from this text alone.
+    const tail = (p.serverOutput ?? "").trimEnd().split("\n").slice(-15).join("\n  ");
+    return `${p.name}: ${p.message}${tail ? `\nserver output (its end):\n  ${tail}` : ""}`;
+  }).join("\n\n");
 }
 
 async function exists(path: string): Promise<boolean> {

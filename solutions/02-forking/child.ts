@@ -9,20 +9,20 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { readOptions } from "@course/shared";
 import { serveConnection } from "./http.ts";
 
 function main(): void {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { fd: { type: "string" }, root: { type: "string" } },
+  const options = readOptions(Deno.args, {
+    fd: { kind: "int", min: 3, required: true },
+    root: { kind: "string", required: true },
   });
-  const fd = Number(values.fd);
-  if (!Number.isInteger(fd) || fd < 3 || values.root === undefined) {
-    console.error("child: usage: child.ts --fd N --root DIR");
+  if (typeof options === "string") {
+    console.error(`child: ${options} (usage: child.ts --fd N --root DIR)`);
     Deno.exit(2);
   }
-  serveConnection(fd, Deno.realPathSync(values.root));
+  const { fd, root } = options;
+  serveConnection(fd, Deno.realPathSync(root));
 }
 
 if (import.meta.main) main();

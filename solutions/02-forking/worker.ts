@@ -8,26 +8,21 @@
  *
  * @module
  */
-import { accept, SysError } from "@course/shared";
-import { parseArgs } from "node:util";
+import { accept, readOptions, SysError } from "@course/shared";
 import { serveConnection } from "./http.ts";
 
 function main(): void {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      "listen-fd": { type: "string" },
-      root: { type: "string" },
-      requests: { type: "string" },
-    },
+  const options = readOptions(Deno.args, {
+    "listen-fd": { kind: "int", min: 0, required: true },
+    root: { kind: "string", required: true },
+    requests: { kind: "int", min: 1, required: true },
   });
-  const listener = Number(values["listen-fd"]);
-  const requests = Number(values.requests);
-  if (!Number.isInteger(listener) || values.root === undefined || !(requests >= 1)) {
-    console.error("worker: usage: worker.ts --listen-fd N --root DIR --requests M");
+  if (typeof options === "string") {
+    console.error(`worker: ${options} (usage: worker.ts --listen-fd N --root DIR --requests M)`);
     Deno.exit(2);
   }
-  const root = Deno.realPathSync(values.root);
+  const { "listen-fd": listener, requests } = options;
+  const root = Deno.realPathSync(options.root);
   for (let served = 0; served < requests;) {
     let fd: number;
     try {
