@@ -939,6 +939,24 @@ const preforkReuses: Probe = {
   },
 };
 
+/**
+ * The live children of `pid` once the pool has settled at `n`: the same `n` pids in two looks
+ * 300 ms apart. A worker that has just retired (it exits after its last connection closes)
+ * is still seen in one look and gone in the next, and its replacement appears a moment later,
+ * so one look could catch the pool between the two. Waits up to 5 s; then returns the last look.
+ */
+async function settledPool(pid: number, n: number): Promise<number[]> {
+  const end = Date.now() + 5_000;
+  let last = liveChildren(pid);
+  while (Date.now() < end) {
+    await delay(300);
+    const now = liveChildren(pid);
+    if (now.length === n && last.length === n && now.every((p) => last.includes(p))) return now;
+    last = now;
+  }
+  return last;
+}
+
 const preforkReplaces: Probe = {
   name: "prefork-replaces",
   title: "--prefork 2 --requests 3: workers retire after 3 connections and are replaced",
@@ -961,20 +979,19 @@ const preforkReplaces: Probe = {
         got: overworked.map(([p, n]) => `pid ${p} served ${n}`).join(", "),
       });
     }
-    const end = Date.now() + 5_000;
-    while (Date.now() < end && liveChildren(server.pid).length !== 2) await delay(50);
-    const live = liveChildren(server.pid).length;
-    if (live !== 2) {
+    const pool = await settledPool(server.pid, 2);
+    if (pool.length !== 2) {
       return ctx.fail({
         what: "12 connections to a pool of 2 workers with --requests 3; then up to 5 s for the " +
           "workers that retired to be replaced",
-        expected: "2 live workers (from /proc)",
-        got: `${live}; the server's children now: ${describeChildren(server.pid)}`,
-        note: live < 2
+        expected: "the same 2 live workers in two looks 300 ms apart (from /proc)",
+        got: `${pool.length}; the server's children now: ${describeChildren(server.pid)}`,
+        note: pool.length < 2
           ? "start a new worker as soon as one exits (§10)"
-          : "a retired worker must exit",
+          : "keep exactly --prefork workers: one new worker for each that exits (§10)",
       });
     }
+    const live = pool.length;
     const most = Math.max(...counts.values());
     return ctx.pass(
       `${counts.size} workers served 12, at most ${most} each of 3; ${live} of 2 workers remain`,
