@@ -16,8 +16,9 @@
  * student's own directory too; `--no-sandbox` turns it off, and every report says so. Either
  * way, a grader running as root runs student processes as an unprivileged user.
  *
- * Exit status: 0 when every probe passed, 1 when some failed, 2 when grading could not run
- * (bad arguments, unknown assignment, missing files), always with one line on stderr; 130 or 143
+ * Exit status: 0 when every probe passed, 1 when some failed (a submission missing a file, or
+ * holding one the grader refuses, is graded at 0 with the reason in every probe), 2 when grading
+ * could not run (bad arguments, unknown assignment), always with one line on stderr; 130 or 143
  * when stopped by SIGINT or SIGTERM, after cleaning up and writing results (every finished
  * probe's verdict, the others failed as not run). Reports are written last, once no student
  * process is left, each replacing its file atomically.

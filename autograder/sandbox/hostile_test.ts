@@ -139,7 +139,9 @@ async function gradeEachAsTa(env: Partial<typeof SIMULATED>) {
     };
     for (const name of Object.keys(FILES)) {
       const { code, output } = await runDeno(grade, ["kit", join(batch, name), "--kits", fixtures]);
-      assert.equal(code, 2, `${name}: not graded:\n${output}`);
+      // Graded, at 0: every probe fails saying which file was refused, and why.
+      assert.equal(code, 1, `${name}: graded at 0:\n${output}`);
+      assert.match(output, /score 0\//, output);
       assert.match(output, /refused: server\.ts is (a symbolic link|not a regular file)/, output);
     }
     for (let i = 0; i < ATTACKS.length; i += 2) {
@@ -164,7 +166,8 @@ async function gradeAllAtOnce(env: Partial<typeof SIMULATED>) {
       ["kit", batch, "--kits", fixtures, "--only", "connects", "--jobs", "2", "--out", out],
       env,
     );
-    assert.equal(code, 1, `the hostile files could not be graded, the rest were:\n${output}`);
+    // Everyone is graded: the hostile files at 0, each probe saying which file was refused.
+    assert.equal(code, 0, `everyone graded:\n${output}`);
     const csv = await Deno.readTextFile(join(out, "grades.csv"));
     for (const name of Object.keys(FILES)) {
       assert.match(csv, new RegExp(`^${name},.*refused: server\\.ts is`, "m"), csv);
