@@ -56,6 +56,20 @@ const USAGE =
   "usage: deno task grade <assignment> [submission-dir] [--watch] [--results FILE] [--json FILE] " +
   "[--only PROBE] [--seed N] [--junit FILE] [--autolab] [--html FILE] [--sandbox | --no-sandbox]";
 
+/** What `--help` adds to the usage line. */
+const HELP = `
+  <assignment>      01-echo ... 05-async (a folder of autograder/kits/)
+  [submission-dir]  the files to grade; default: your own assignments/<assignment>/
+  --only PROBE      run one probe (repeat, or comma-separate, for more)
+  --seed N          replay a run's payloads and injected short counts
+  --watch           grade again each time a file of the submission is saved
+  --results FILE    Gradescope's results.json; --json FILE the full run record;
+                    --junit FILE, --html FILE, --autolab: the other report formats
+  --sandbox         contain the student's processes (the default for any directory but your own)
+  --no-sandbox      do not (said in every report)
+Exit status: 0 all passed, 1 some failed, 2 could not grade. See docs/grading.md.
+`;
+
 /** A usage problem: reported as one line, exit 2. */
 export class UsageError extends Error {
   override name = "UsageError";
@@ -178,6 +192,10 @@ export function knownAssignments(kitsDir: string): string[] {
  * run stops and cleans up, and the results of what ran are written.
  */
 export async function main(argv: string[], signal?: AbortSignal): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    writeStdout(`${USAGE}\n${HELP}`);
+    return 0;
+  }
   try {
     const config = parseCommandLine(argv);
     for (const file of [config.results, config.json, config.junit, config.html]) {

@@ -42,6 +42,14 @@ Deno.test("grade: missing submission files score 0 with the reason in every prob
   }
 });
 
+Deno.test("grade --help prints the usage and what each option does, and exits 0", async () => {
+  const r = await cli(["--help"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^usage: deno task grade <assignment>/);
+  assert.match(r.stdout, /--no-sandbox +do not/);
+  assert.equal(r.stderr, "");
+});
+
 Deno.test("grade: bad arguments exit 2 with one line and the usage", async () => {
   const r = await cli(["kit", "--bogus"]);
   assert.equal(r.code, 2);
