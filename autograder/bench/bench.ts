@@ -98,9 +98,10 @@ export function plan(
       sweepConnections: 100,
       sweepFractions: [0.1, 0.5, 1.2],
       quick,
-      warmupMs: 200,
-      durationMs: 500,
-      graceMs: 300,
+      // A smoke run (the test's): every row and chart made, no figure to trust.
+      warmupMs: 100,
+      durationMs: 300,
+      graceMs: 200,
       connections: [1, 10],
       maxHeld: 1000,
       ops: ["get"],
