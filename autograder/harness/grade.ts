@@ -220,9 +220,6 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
       note: `grading was stopped, and its clean-up took longer than ${STOP_MS / 1000} s: ` +
         "the probes it did not finish are failed",
     };
-    const selected = selectProbes((await loadKit(kitDir)).probes, config.only);
-    lastResort = () =>
-      writeOutputs(config, partialRun(config.assignment, selected, finished, info));
     try {
       run = await runKit({
         kitDir,
@@ -235,6 +232,8 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
         ...hooks,
         onBegin: (start) => {
           info.seed = start.seed;
+          lastResort = () =>
+            writeOutputs(config, partialRun(config.assignment, start.probes, finished, info));
           hooks.onBegin?.(start);
         },
         onResult: (result) => {

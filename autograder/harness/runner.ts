@@ -35,7 +35,8 @@ export interface RunStart {
   title: string;
   submission: string;
   seed: number;
-  probes: number;
+  /** The probes that will run, in order. */
+  probes: Probe[];
 }
 
 /** Hooks for live progress. */
@@ -369,7 +370,7 @@ async function runProbes(
     title,
     submission: options.submissionLabel ?? submission.source,
     seed,
-    probes: probes.length,
+    probes,
   });
   for (const probe of probes) {
     if (options.signal?.aborted) {
