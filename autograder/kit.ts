@@ -55,6 +55,7 @@ export type {
   Verdict,
   Visibility,
 } from "./harness/probe.ts";
+export { gatedBy } from "./harness/probe.ts";
 export { Conn, type DialOptions, indexOf, type Received } from "./toolkit/conn.ts";
 export type { Entry, Manifest } from "./harness/manifest.ts";
 export {

@@ -38,8 +38,29 @@ export interface Probe {
   deadlineMs: number;
   /** Where in the handout to look, e.g. "README.md §4 Short counts". */
   hint: string;
+  /**
+   * An earlier probe whose server this one needs to be alive. When that probe failed and its
+   * server was silent (it never accepted connections, or it accepted and sent nothing, not even
+   * an end of file, until the probe gave up), this one is not run: it would only wait out its
+   * own deadline the same way. It fails with a pointer to that probe instead.
+   */
+  needs?: string;
+  /**
+   * The probe just before this one, which this one may run at the same time as: two checks of
+   * different servers where no timing is at stake (04 runs each probe once per engine). A
+   * probe that measures latency or throughput runs alone.
+   */
+  alongside?: string;
   /** Runs the probe against the submission. */
   run(ctx: ProbeContext): Promise<Verdict>;
+}
+
+/**
+ * `probes` with `gate` first and every other one marked as needing it (`needs`): when the
+ * gate's server is silent, they are not run. Probes that already name a gate keep it.
+ */
+export function gatedBy(gate: Probe, probes: Probe[]): Probe[] {
+  return [gate, ...probes.map((p) => ({ needs: gate.name, ...p }))];
 }
 
 /** One figure of a submission's leaderboard row: Gradescope's `leaderboard` entry. */

@@ -80,6 +80,8 @@ const ProbeShape = z.object({
   visibility: z.enum(["visible", "hidden", "after_due_date", "after_published"]),
   deadlineMs: z.number().positive(),
   hint: z.string(),
+  needs: z.string().optional(),
+  alongside: z.string().optional(),
   run: z.custom<Probe["run"]>((f) => typeof f === "function", "must be a function"),
 });
 
@@ -91,6 +93,19 @@ export function checkProbes(probes: unknown, source: string): Probe[] {
     const r = ProbeShape.safeParse(p);
     if (!r.success) throw new TypeError(`${source}: probes[${i}].${describeZodError(r.error)}`);
     if (names.has(r.data.name)) throw new TypeError(`${source}: duplicate probe "${r.data.name}"`);
+    const alongside = r.data.alongside;
+    if (
+      alongside !== undefined && (alongside !== probes[i - 1]?.name || r.data.needs === alongside)
+    ) {
+      throw new TypeError(
+        `${source}: probe "${r.data.name}" runs alongside "${alongside}", which must come just before it, and not as its gate`,
+      );
+    }
+    if (r.data.needs !== undefined && !names.has(r.data.needs)) {
+      throw new TypeError(
+        `${source}: probe "${r.data.name}" needs "${r.data.needs}", which must come before it`,
+      );
+    }
     names.add(r.data.name);
   });
   return probes as Probe[];
@@ -372,17 +387,35 @@ async function runProbes(
     seed,
     probes,
   });
-  for (const probe of probes) {
-    if (options.signal?.aborted) {
-      results.push(resultOf(probe, fail("not run: grading was stopped"), 0));
-      continue;
+  // Probes whose server was silent, and why: the probes that need them are not run.
+  const silent = new Map<string, string>();
+  const { readyMs, signal: stop } = options;
+  const env = { seed, submission, budgetEnd, readyMs, notes, jail, stop };
+  /** Runs `probe`, or says why it is not run; its result, in the run's order. */
+  const runOne = async (probe: Probe): Promise<ProbeResult> => {
+    if (options.signal?.aborted) return resultOf(probe, fail("not run: grading was stopped"), 0);
+    const why = probe.needs === undefined ? undefined : silent.get(probe.needs);
+    if (why !== undefined) {
+      const message = `not run: in "${probe.needs}", ${why}; this probe needs a server that ` +
+        `answers, so fix "${probe.needs}" first`;
+      return resultOf(probe, fail(message), 0);
     }
     options.onStart?.(probe);
-    const { readyMs, signal: stop } = options;
-    const env = { seed, submission, budgetEnd, readyMs, notes, jail, stop };
-    const result = withoutStaffPaths(await runProbe(probe, env), submission, jail);
-    results.push(result);
-    options.onResult?.(result);
+    const run = await probeRun(probe, env);
+    if (run.silent !== undefined) silent.set(probe.name, run.silent);
+    return withoutStaffPaths(run.result, submission, jail);
+  };
+  for (let i = 0; i < probes.length; i++) {
+    // A probe that may run alongside the one before it (`alongside`) runs at the same time.
+    const step = probes[i + 1]?.alongside === probes[i].name
+      ? [probes[i], probes[++i]]
+      : [probes[i]];
+    const done = await Promise.all(step.map(runOne));
+    await sweep(env, step);
+    for (const result of done) {
+      results.push(result);
+      options.onResult?.(result);
+    }
   }
   notes.splice(0, notes.length, ...notes.map((n) => hidePaths(n, submission, jail)));
   const sum = (f: (r: ProbeResult) => number) => results.reduce((a, r) => a + f(r), 0);
@@ -468,9 +501,30 @@ const STOPPED = Symbol("stopped");
 
 /** Runs one probe under min(its deadline, the remaining budget); never throws. */
 export async function runProbe(probe: Probe, env: ProbeEnv): Promise<ProbeResult> {
+  const { result } = await probeRun(probe, env);
+  await sweep(env, [probe]);
+  return result;
+}
+
+/** Kills whatever escaped the processes groups of `probes` (a setsid daemon), saying so. */
+async function sweep(env: ProbeEnv, probes: Probe[]): Promise<void> {
+  const escaped = await env.jail?.box.sweep() ?? 0;
+  const names = probes.map((p) => p.name).join(", ");
+  if (escaped > 0) env.notes.push(`${names}: killed ${escaped} processes left running`);
+}
+
+/**
+ * Runs one probe; `silent` says why, when the probe failed without a sign of life from the
+ * server: none became ready, or none of its connections received a byte, an end of file or a
+ * reset. A server that answers wrongly, closes, or crashes mid-probe is not silent.
+ */
+async function probeRun(
+  probe: Probe,
+  env: ProbeEnv,
+): Promise<{ result: ProbeResult; silent?: string }> {
   const left = env.budgetEnd - Date.now();
-  if (left <= 0) return resultOf(probe, fail("run budget exhausted"), 0);
-  if (env.stop?.aborted) return resultOf(probe, fail("grading was stopped"), 0);
+  if (left <= 0) return { result: resultOf(probe, fail("run budget exhausted"), 0) };
+  if (env.stop?.aborted) return { result: resultOf(probe, fail("grading was stopped"), 0) };
   const limit = Math.min(probe.deadlineMs, left);
   const controller = new AbortController();
   // Stopping the run aborts the probe: its waits on the context's signal end, and so does ours.
@@ -503,16 +557,20 @@ export async function runProbe(probe: Probe, env: ProbeEnv): Promise<ProbeResult
   } else if (outcome === STOPPED) verdict = fail("grading was stopped before the probe finished");
   else verdict = outcome;
   const ms = performance.now() - started;
+  // Taken before the clean-up, whose kills end pending reads with an end of file or a reset.
+  const { ready, exited, heard } = recorder.signs;
   for (const note of await h.cleanup()) env.notes.push(`${probe.name}: ${note}`);
-  // Whatever escaped the probe's process groups (a setsid daemon) dies before the next probe.
-  const escaped = await env.jail?.box.sweep() ?? 0;
-  if (escaped > 0) env.notes.push(`${probe.name}: killed ${escaped} processes left running`);
   const output = h.serverOutput();
   const result = resultOf(probe, verdict, ms);
   result.trace = recorder.finish();
   const shown = output.trim() === "" || verdict.message.includes(output.trim());
   if (!verdict.passed && !shown) result.serverOutput = output;
-  return result;
+  if (verdict.passed || outcome === STOPPED) return { result };
+  // A server that exits fails each probe fast, with its own output: nothing to skip.
+  if (!ready && exited) return { result };
+  if (!ready) return { result, silent: "the server never listened" };
+  if (!heard) return { result, silent: "the server accepted connections but sent nothing back" };
+  return { result };
 }
 
 function fail(message: string): Verdict {

@@ -96,6 +96,29 @@ Deno.test("runKit refuses unknown probe names; missing files give a run that sco
   assert.match(r.notes[0], /could not be graded: Missing files/);
 });
 
+Deno.test("runKit skips the probes that need a gate whose server was silent, saying where to look", async () => {
+  const only = ["answers", "needs-answers"];
+  const silent = await run("silent", { only });
+  assert.deepEqual(silent.probes.map((p) => p.passed), [false, false]);
+  assert.equal(
+    silent.probes[1].message,
+    'not run: in "answers", the server accepted connections but sent nothing back; ' +
+      'this probe needs a server that answers, so fix "answers" first',
+  );
+  assert.equal(silent.probes[1].ms, 0);
+  const never = await run("never_listens", { only, readyMs: 500 });
+  assert.match(never.probes[1].message, /^not run: in "answers", the server never listened; /);
+  // A server that exits before listening fails fast each time, with its output: no skipping.
+  const exits = await run("exits_early", { only });
+  assert.match(exits.probes[0].message, /before accepting connections/);
+  assert.equal(exits.probes[1].passed, true, "it ran");
+  // The ok server closes at once: "answers" fails, but the server is not silent.
+  const closes = await run("ok", { only });
+  assert.deepEqual(closes.probes.map((p) => p.passed), [false, true]);
+  // Without the gate in the run, the probe runs.
+  assert.equal((await run("silent", { only: ["needs-answers"] })).probes[0].passed, true);
+});
+
 Deno.test("checkProbes and selectProbes validate a kit's export", () => {
   assert.throws(() => checkProbes({}, "k"), /k: must export "probes" as an array/);
   assert.throws(
@@ -114,6 +137,12 @@ Deno.test("checkProbes and selectProbes validate a kit's export", () => {
   assert.throws(() => checkProbes([p, p], "k"), /duplicate probe "a"/);
   assert.throws(() => checkProbes([{ ...p, run: 1 }], "k"), /probes\[0\]\.run: must be a function/);
   assert.deepEqual(selectProbes(checkProbes([p], "k"), []).length, 1);
+  const later = { ...p, name: "b", needs: "a" };
+  assert.equal(checkProbes([p, later], "k").length, 2);
+  assert.throws(
+    () => checkProbes([later, p], "k"),
+    /probe "b" needs "a", which must come before it/,
+  );
 });
 
 Deno.test("loadKit adds the probes of hidden_probes.ts after the public ones", async () => {

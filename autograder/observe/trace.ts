@@ -108,6 +108,9 @@ export class LaneLog {
   add(kind: TraceKind, bytes?: number, detail?: string): void {
     if (this.#recorder.finished || this.#closed) return; // a write failing after close, say
     if (kind === "close") this.#closed = true;
+    if ((kind === "receive" && (bytes ?? 0) > 0) || kind === "eof" || kind === "error") {
+      this.#recorder.heardBack();
+    }
     const at = this.#recorder.now();
     const last = this.#last();
     if (last !== undefined && last.kind === kind && detail === undefined && kind !== "exit") {
@@ -150,6 +153,24 @@ export class TraceRecorder {
   readonly #processes: LaneLog[] = [];
   #droppedConnections = 0;
   #finished: ProbeTrace | undefined;
+  #ready = false;
+  #exited = false;
+  #heard = false;
+
+  /**
+   * Whether the probe got any sign of life from the student: a server it started became ready
+   * or exited, or a connection received a byte, an end of file or an error. The runner uses it
+   * to tell a silent server (it never listens, or accepts and never answers) from one that
+   * answers wrongly or fails fast.
+   */
+  get signs(): { ready: boolean; exited: boolean; heard: boolean } {
+    return { ready: this.#ready, exited: this.#exited, heard: this.#heard };
+  }
+
+  /** Called by a connection's lane when the other side sent something, closed or reset. */
+  heardBack(): void {
+    this.#heard = true;
+  }
 
   /** ms since the probe started, to 0.01 ms. */
   now(): number {
@@ -195,7 +216,15 @@ export class TraceRecorder {
   startProcess(label: string): ProcessLane {
     const log = this.process(label);
     log.add("start");
-    return { ready: () => log.add("ready"), exit: (detail) => log.add("exit", undefined, detail) };
+    const ready = () => {
+      this.#ready = true;
+      log.add("ready");
+    };
+    const exit = (detail: string) => {
+      if (!this.finished) this.#exited = true;
+      log.add("exit", undefined, detail);
+    };
+    return { ready, exit };
   }
 
   /** Stops recording and returns the trace; later events are ignored. */

@@ -18,6 +18,7 @@ const serverPausedReader: Probe = {
   visibility: "after_due_date",
   deadlineMs: 60_000,
   hint: "README.md §2 The protocol",
+  needs: "server-all-bytes",
   async run(ctx) {
     const server = await ctx.startServer({ env: { COURSE_SHORT_COUNTS: String(ctx.seed) } });
     // A small receive buffer and no reading: the server's writes soon meet a full buffer and

@@ -110,6 +110,7 @@ const serverLargePayload: Probe = {
   visibility: "visible",
   deadlineMs: 30_000,
   hint: "README.md §4 Short counts",
+  needs: "server-all-bytes",
   async run(ctx) {
     const server = await startEcho(ctx);
     return await expectEcho(ctx, server, ctx.bytes(8 << 20), 20_000) ?? ctx.pass();
@@ -123,6 +124,7 @@ const serverInteractive: Probe = {
   visibility: "visible",
   deadlineMs: 30_000,
   hint: "README.md §4 Short counts (read returns what is there)",
+  needs: "server-all-bytes",
   async run(ctx) {
     const server = await startEcho(ctx);
     const conn = await ctx.dial(server.port);
@@ -168,6 +170,7 @@ const serverHalfClose: Probe = {
   visibility: "visible",
   deadlineMs: 15_000,
   hint: "README.md §5 Half-close",
+  needs: "server-all-bytes",
   async run(ctx) {
     const server = await startEcho(ctx);
     // Everything is sent and the write side shut before a single byte is read back.
@@ -208,6 +211,7 @@ const serverFdLeak: Probe = {
   visibility: "visible",
   deadlineMs: 60_000,
   hint: "README.md §6 Closing what you open",
+  needs: "server-all-bytes",
   async run(ctx) {
     const server = await startEcho(ctx);
     // Each session must end (the server closes); whether its bytes came back right is other
@@ -278,6 +282,7 @@ const serverRestart: Probe = {
   visibility: "visible",
   deadlineMs: 30_000,
   hint: "README.md §3 The socket calls (Why SO_REUSEADDR)",
+  needs: "server-all-bytes",
   async run(ctx) {
     const first = await startEcho(ctx);
     // A session in the middle of its echo: stopping the server makes the kernel close the
@@ -339,6 +344,7 @@ const serverSurvivesReset: Probe = {
   visibility: "visible",
   deadlineMs: 20_000,
   hint: "README.md §7 When things go wrong",
+  needs: "server-all-bytes",
   async run(ctx) {
     const server = await startEcho(ctx);
     if (!await resetMidTransfer(ctx, server.port, ctx.bytes(1 << 20), 5_000)) {

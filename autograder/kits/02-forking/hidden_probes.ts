@@ -23,6 +23,7 @@ const traversalMixedEncodings: Probe = {
   visibility: "after_due_date",
   deadlineMs: 60_000,
   hint: "README.md §3 Staying inside the root",
+  needs: "serves-files",
   async run(ctx) {
     await using doc = await makeDocRoot(ctx);
     const server = await ctx.startServer({

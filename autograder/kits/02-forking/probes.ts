@@ -9,6 +9,7 @@ import {
   capabilities,
   curl,
   delay,
+  gatedBy,
   haveCurl,
   isAlive,
   listenerOn,
@@ -1008,8 +1009,7 @@ const preforkReplaces: Probe = {
 };
 
 /** The 02-forking probes, in the order they run. */
-export const probes: Probe[] = [
-  servesFiles,
+export const probes: Probe[] = gatedBy(servesFiles, [
   curlClient,
   statusCodes,
   pathTraversal,
@@ -1023,4 +1023,4 @@ export const probes: Probe[] = [
   sigterm,
   preforkReuses,
   preforkReplaces,
-];
+]);

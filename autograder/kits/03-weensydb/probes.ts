@@ -12,7 +12,7 @@
  */
 import type { Probe, ProbeContext, Verdict } from "../../kit.ts";
 import { delay, listenerOn, tcpSockets, threadCount, threadNames } from "../../kit.ts";
-import { concat } from "../../kit.ts";
+import { concat, gatedBy } from "../../kit.ts";
 import {
   encodeLine,
   encodeSet,
@@ -1132,13 +1132,15 @@ const threadCap: Probe = {
 };
 
 /** The 03-weensydb probes, in the order they run. */
-export const probes: Probe[] = [
-  ...protocolProbes({
-    protocol: "README.md §2 The protocol",
-    binary: "README.md §2 The protocol (values are bytes)",
-    limits: "README.md §3 Limits",
-    pipelining: "README.md §2 The protocol (pipelining)",
-  }),
+const [commands, ...protocol] = protocolProbes({
+  protocol: "README.md §2 The protocol",
+  binary: "README.md §2 The protocol (values are bytes)",
+  limits: "README.md §3 Limits",
+  pipelining: "README.md §2 The protocol (pipelining)",
+});
+
+export const probes: Probe[] = gatedBy(commands, [
+  ...protocol,
   threadPerConnection,
   bucketLocks,
   slowClients,
@@ -1151,4 +1153,4 @@ export const probes: Probe[] = [
   manyConnections,
   threadCap,
   storeFull,
-];
+]);

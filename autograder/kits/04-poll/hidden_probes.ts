@@ -7,9 +7,9 @@
  */
 import type { Probe } from "../../kit.ts";
 import { hugeOverLimitProbe } from "../_weensydb/hidden_probes.ts";
-import { ENGINES, onEngine } from "./probes.ts";
+import { onEachEngine } from "./probes.ts";
 
 /** The hidden probes, once per engine, in the order they run (after the visible ones). */
-export const probes: Probe[] = ENGINES.map((engine) =>
-  onEngine(engine, hugeOverLimitProbe("README.md §4 A connection is a state machine"))
-);
+export const probes: Probe[] = onEachEngine(() => [
+  hugeOverLimitProbe("README.md §4 A connection is a state machine"),
+]);

@@ -6,7 +6,8 @@
  * reset), and fairness under a flood.
  *
  * Every probe runs twice, once per engine (`poll-…` with `--engine poll`, `epoll-…` with
- * `--engine epoll`): both engines must pass everything. Each probe names the bug it catches; the
+ * `--engine epoll`): both engines must pass everything. The two runs of a probe come one after
+ * the other, and at the same time where no timing is at stake. Each probe names the bug it catches; the
  * buggy variants beside this file (variants/) prove that it does.
  *
  * @module
@@ -16,6 +17,7 @@ import {
   cpuTimeMs,
   delay,
   firstDifference,
+  gatedBy,
   listenerOn,
   openFdCount,
   type Probe,
@@ -780,6 +782,7 @@ export function onEngine(engine: EngineName, probe: Probe): Probe {
   return {
     ...probe,
     name: `${engine}-${probe.name}`,
+    ...(probe.needs === undefined ? {} : { needs: `${engine}-${probe.needs}` }),
     title: `[${engine}] ${probe.title}`,
     // The epoll engine is its own todo() in the starter, explained in §7.
     hint: engine === "epoll" && !probe.hint.includes("§7")
@@ -796,13 +799,14 @@ export function onEngine(engine: EngineName, probe: Probe): Probe {
 
 /** The probes of one engine, in the order they run. */
 function engineProbes(engine: EngineName): Probe[] {
-  return [
-    ...protocolProbes({
-      protocol: "README.md §2 The protocol",
-      binary: "README.md §2 The protocol",
-      limits: "README.md §2 The protocol",
-      pipelining: "README.md §4 A connection is a state machine",
-    }),
+  const [commands, ...protocol] = protocolProbes({
+    protocol: "README.md §2 The protocol",
+    binary: "README.md §2 The protocol",
+    limits: "README.md §2 The protocol",
+    pipelining: "README.md §4 A connection is a state machine",
+  });
+  return gatedBy(commands, [
+    ...protocol,
     oneThread,
     splitBytes,
     stalledClient,
@@ -811,8 +815,24 @@ function engineProbes(engine: EngineName): Probe[] {
     fairness,
     noBusyPolling,
     c10kProbe(engine),
-  ];
+  ]);
+}
+
+/** Probes whose verdict is a timing: they run alone, never alongside the other engine's. */
+const TIMED = new Set(["fairness", "c10k"]);
+
+/**
+ * `perEngine`'s probes once per engine, each probe's runs next to each other (poll-commands,
+ * epoll-commands, ...). Where no timing is at stake, the epoll run goes alongside the poll run:
+ * two servers, checked at the same time.
+ */
+export function onEachEngine(perEngine: (engine: EngineName) => Probe[]): Probe[] {
+  const [poll, epoll] = ENGINES.map((e) => perEngine(e).map((p) => onEngine(e, p)));
+  const bases = perEngine("poll");
+  return bases.flatMap((base, j) =>
+    TIMED.has(base.name) ? [poll[j], epoll[j]] : [poll[j], { ...epoll[j], alongside: poll[j].name }]
+  );
 }
 
 /** Every probe, once per engine. */
-export const probes: Probe[] = ENGINES.flatMap((e) => engineProbes(e).map((p) => onEngine(e, p)));
+export const probes: Probe[] = onEachEngine(engineProbes);

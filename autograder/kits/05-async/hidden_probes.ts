@@ -23,6 +23,7 @@ const batchLimits: Probe = {
   visibility: "after_due_date",
   deadlineMs: 40_000,
   hint: "README.md §2 The API",
+  needs: "endpoints",
   async run(ctx) {
     await using db = await startRealBackend();
     const server = await startApp(ctx, db.port);

@@ -34,6 +34,7 @@ export function hugeOverLimitProbe(hint: string): Probe {
     visibility: "after_due_date",
     deadlineMs: 60_000,
     hint,
+    needs: "commands",
     async run(ctx) {
       const server = await startDb(ctx);
       const client = await KvClient.dial(ctx, server.port);
