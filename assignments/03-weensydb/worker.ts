@@ -14,11 +14,14 @@
  */
 import {
   close,
+  IPPROTO_TCP,
   LineReader,
   MutexGroup,
+  setsockopt,
   SysError,
   Table,
   type TableBuffers,
+  TCP_NODELAY,
   todo,
   writeAll,
 } from "@course/shared";
@@ -155,6 +158,9 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 function serveClient(fd: number): void {
   const reader = new LineReader(fd, { maxLine: MAX_LINE });
   try {
+    // Each reply leaves at once. By default Nagle's algorithm holds a small write back while an
+    // earlier one is unacknowledged, and the client delays its ACK by up to 40 ms (README.md §4).
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
     for (let bytes; (bytes = reader.readLine()) !== null;) {
       const text = String.fromCharCode(...bytes);
       if (text.trim() === "") continue; // blank lines are ignored

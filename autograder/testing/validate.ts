@@ -1,10 +1,11 @@
 /**
- * `deno task validate [kit...] [--alternatives N] [--variants N]`: the repeated runs that prove a
- * kit's grade can be trusted, too slow for `deno task test`. Every alternative design is graded N
- * times (default 20) with all probes: a failure is a false failure (a correct design marked
- * down). Every buggy variant is graded N times (default 3) with all probes: it must fail each
- * probe `expect.json` names for it, every time, and no other probe (a failure a probe misnames
- * sends the student to the wrong place). Prints a table per kit and exits 1 when anything is off.
+ * `deno task validate [kit...] [--alternatives N] [--variants N] [--only PROBE,...]`: the repeated
+ * runs that prove a kit's grade can be trusted, too slow for `deno task test`. Every alternative
+ * design is graded N times (default 20) with all probes: a failure is a false failure (a correct
+ * design marked down). Every buggy variant is graded N times (default 3) with all probes: it must
+ * fail each probe `expect.json` names for it, every time, and no other probe (a failure a probe
+ * misnames sends the student to the wrong place). `--only` repeats just those probes (one that
+ * was added or changed). Prints a table per kit and exits 1 when anything is off.
  *
  * @module
  */
@@ -79,7 +80,11 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { alternatives: { type: "string" }, variants: { type: "string" } },
+    options: {
+      alternatives: { type: "string" },
+      variants: { type: "string" },
+      only: { type: "string" },
+    },
   });
   const known = knownAssignments(KITS_DIR);
   const kits = positionals.length > 0 ? positionals : known;
@@ -91,6 +96,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const altRuns = Number(values.alternatives ?? 20);
   const varRuns = Number(values.variants ?? 3);
+  // A probe just added or changed, repeated alone: a variant is then judged on these probes only.
+  const only = values.only?.split(",");
   const rows: Row[] = [];
   for (const kitName of kits) {
     const kitDir = join(KITS_DIR, kitName);
@@ -109,7 +116,7 @@ async function main(argv: string[]): Promise<number> {
       };
       subjects.push([
         row,
-        (seed) => gradeOverlay(kit, join(kitDir, "alternatives", name), { seed }),
+        (seed) => gradeOverlay(kit, join(kitDir, "alternatives", name), { seed, only }),
       ]);
     }
     for (const [name, named] of Object.entries(expected.variants)) {
@@ -119,11 +126,11 @@ async function main(argv: string[]): Promise<number> {
         name,
         runs: varRuns,
         failed: new Map(),
-        named,
+        named: only === undefined ? named : named.filter((p) => only.includes(p)),
         errors: [],
       };
       const patch = join(kitDir, "variants", `${name}.patch`);
-      subjects.push([row, (seed) => gradeVariant(kit, patch, { seed })]);
+      subjects.push([row, (seed) => gradeVariant(kit, patch, { seed, only })]);
     }
     for (const [row, grade] of subjects) {
       for (let i = 0; i < row.runs; i++) {

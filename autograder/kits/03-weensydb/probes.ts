@@ -1137,6 +1137,7 @@ const [commands, ...protocol] = protocolProbes({
   binary: "README.md §2 The protocol (values are bytes)",
   limits: "README.md §3 Limits",
   pipelining: "README.md §2 The protocol (pipelining)",
+  nodelay: "README.md §4 A thread per connection (TCP_NODELAY)",
 });
 
 export const probes: Probe[] = gatedBy(commands, [

@@ -804,6 +804,7 @@ function engineProbes(engine: EngineName): Probe[] {
     binary: "README.md §2 The protocol",
     limits: "README.md §2 The protocol",
     pipelining: "README.md §4 A connection is a state machine",
+    nodelay: "README.md §4 A connection is a state machine (TCP_NODELAY)",
   });
   return gatedBy(commands, [
     ...protocol,
@@ -819,7 +820,7 @@ function engineProbes(engine: EngineName): Probe[] {
 }
 
 /** Probes whose verdict is a timing: they run alone, never alongside the other engine's. */
-const TIMED = new Set(["fairness", "c10k"]);
+const TIMED = new Set(["small-replies", "fairness", "c10k"]);
 
 /**
  * `perEngine`'s probes once per engine, each probe's runs next to each other (poll-commands,

@@ -1,7 +1,7 @@
 /**
  * Probes of the WeensyDB protocol itself, for every kit whose server speaks it (03 threads, 04
- * poll): each command and error path, binary values, a 1 MiB value, an over-limit value, and
- * 10,000 pipelined commands. A kit calls `protocolProbes(...)` with its handout's section names.
+ * poll): each command and error path, binary values, a 1 MiB value, an over-limit value,
+ * 10,000 pipelined commands, and small replies that leave at once (no Nagle stalls). A kit calls `protocolProbes(...)` with its handout's section names.
  *
  * @module
  */
@@ -24,6 +24,8 @@ export interface ProtocolHints {
   binary: string;
   limits: string;
   pipelining: string;
+  /** Where the handout says why small replies need TCP_NODELAY. */
+  nodelay: string;
 }
 
 /** Starts the server with short-count injection on (from the run's seed). */
@@ -426,6 +428,83 @@ function pipelineSteps(n: number): Step[] {
   return steps;
 }
 
+/**
+ * Bursts, GETs a burst, and the bound on a burst's reply time that 3 in 4 bursts must meet: half
+ * the 40 ms delayed ACK. (A split reply is held in about half the bursts with short-count
+ * injection; 100 bursts put 25 or more over the bound but for odds of about 1 in 100,000.)
+ */
+const BURSTS = 100;
+const BURST = 4;
+const SMALL_REPLY_MS = 20;
+
+/**
+ * Small replies to small bursts, timed. Nagle's algorithm holds a small write back while an
+ * earlier one is unacknowledged, and the client delays its ACK by 40 ms: a server without
+ * TCP_NODELAY whose replies leave in more than one write (one write each, or a `writeAll` that
+ * the kernel, or short-count injection, splits) answers a burst 40 ms late.
+ */
+function smallRepliesProbe(hints: ProtocolHints): Probe {
+  return {
+    name: "small-replies",
+    title: `Small replies leave at once: of ${BURSTS} bursts of ${BURST} GETs, 3 in 4 get their ` +
+      `last reply within ${SMALL_REPLY_MS} ms (Nagle's algorithm holds a split reply 40 ms)`,
+    points: 2,
+    visibility: "visible",
+    deadlineMs: 30_000,
+    hint: hints.nodelay,
+    async run(ctx) {
+      const server = await startDb(ctx);
+      const client = await KvClient.dial(ctx, server.port);
+      try {
+        const value = "small reply ".repeat(8);
+        const stored = await client.call(encodeSet("small", value), 5_000);
+        if (!matches(stored, { kind: "stored" })) {
+          return ctx.fail({ what: "SET small", expected: "STORED", got: showReply(stored) });
+        }
+        const burst = concat(Array.from({ length: BURST }, () => encodeLine("GET small")));
+        const times: number[] = [];
+        for (let i = 0; i < BURSTS; i++) {
+          const started = performance.now();
+          await client.send(burst);
+          for (let j = 0; j < BURST; j++) {
+            const got = await client.reply(5_000);
+            if (!matches(got, { kind: "value", value })) {
+              return ctx.fail({
+                what: `burst ${i + 1} of ${BURST} GETs in one write: reply ${j + 1} differs`,
+                sent: "GET small",
+                expected: showExpect({ kind: "value", value }),
+                got: showReply(got),
+              });
+            }
+          }
+          times.push(performance.now() - started);
+        }
+        times.sort((a, b) => a - b);
+        const [median, p75, slowest] = [0.5, 0.75, 1].map((q) =>
+          times[Math.min(BURSTS - 1, Math.floor(q * BURSTS))]
+        );
+        const late = times.filter((t) => t >= SMALL_REPLY_MS).length;
+        const figure = `median ${median.toFixed(1)} ms, 3rd quartile ${p75.toFixed(1)} ms, ` +
+          `slowest ${
+            slowest.toFixed(1)
+          } ms; ${late} of ${BURSTS} bursts took ${SMALL_REPLY_MS} ms or more`;
+        if (p75 >= SMALL_REPLY_MS) {
+          return ctx.fail({
+            what: `${BURSTS} bursts of ${BURST} GETs, each in one write, one burst at a time`,
+            expected: `the last reply of a burst within ${SMALL_REPLY_MS} ms, for 3 bursts in 4`,
+            got: figure,
+            note: "set TCP_NODELAY on each connection: without it, a reply's later write waits " +
+              "for the client's delayed ACK (40 ms) of the earlier one",
+          });
+        }
+        return ctx.pass(`${figure}; bound ${SMALL_REPLY_MS} ms for the 3rd quartile`);
+      } finally {
+        client.close();
+      }
+    },
+  };
+}
+
 /** The protocol probes, in the order they run. */
 export function protocolProbes(hints: ProtocolHints): Probe[] {
   return [
@@ -434,5 +513,6 @@ export function protocolProbes(hints: ProtocolHints): Probe[] {
     largeProbe(hints),
     overLimitProbe(hints),
     pipelinedProbe(hints),
+    smallRepliesProbe(hints),
   ];
 }

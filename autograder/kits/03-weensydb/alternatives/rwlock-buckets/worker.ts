@@ -25,11 +25,14 @@
  */
 import {
   close,
+  IPPROTO_TCP,
   LineReader,
   MutexGroup,
+  setsockopt,
   SysError,
   Table,
   type TableBuffers,
+  TCP_NODELAY,
   writeAll,
 } from "@course/shared";
 
@@ -202,6 +205,9 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 function serveClient(fd: number): void {
   const reader = new LineReader(fd, { maxLine: MAX_LINE });
   try {
+    // Small replies leave at once (README §4): Nagle's algorithm would hold them back until the
+    // client's delayed ACK.
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
     for (let bytes; (bytes = reader.readLine()) !== null;) {
       const text = String.fromCharCode(...bytes);
       if (text.trim() === "") continue; // blank lines are ignored
