@@ -76,6 +76,12 @@ export function writeAll(fd: number, buf: Uint8Array): void {
 export interface LineReaderOptions {
   /** Longest line accepted, in bytes, not counting its "\n" or "\r\n". Default 8192. */
   maxLine?: number;
+  /**
+   * Called just before the reader reads from the fd: when what it has buffered is not enough,
+   * so the read may block until the peer sends more. A server that queues replies writes them
+   * out here: the client may be waiting for them before it sends the rest.
+   */
+  beforeRead?: () => void;
 }
 
 const NEWLINE = 0x0a;
@@ -96,11 +102,13 @@ export class LineReader {
   #start = 0; // buffered bytes are #buf[#start, #end)
   #end = 0;
   #eof = false;
+  #beforeRead: () => void;
 
   /** Read lines from `fd`; lines longer than `maxLine` (default 8192) bytes are refused. */
-  constructor(fd: number, { maxLine = 8192 }: LineReaderOptions = {}) {
+  constructor(fd: number, { maxLine = 8192, beforeRead = () => {} }: LineReaderOptions = {}) {
     this.#fd = fd;
     this.#maxLine = maxLine;
+    this.#beforeRead = beforeRead;
     this.#buf = new Uint8Array(Math.max(maxLine + 2, 4096)); // line, "\r", "\n"
   }
 
@@ -129,7 +137,9 @@ export class LineReader {
     const have = Math.min(n, this.#end - this.#start);
     out.set(this.#buf.subarray(this.#start, this.#start + have));
     this.#start += have;
-    const got = have + (have < n && !this.#eof ? fillFrom(this.#fd, out.subarray(have)) : 0);
+    const more = have < n && !this.#eof;
+    if (more) this.#beforeRead();
+    const got = have + (more ? fillFrom(this.#fd, out.subarray(have)) : 0);
     if (got < n) this.#eof = true;
     return got === n ? out : out.subarray(0, got);
   }
@@ -154,6 +164,7 @@ export class LineReader {
 
   /** Read more bytes into the buffer, compacting it first; false at end-of-file. */
   #fill(): boolean {
+    this.#beforeRead();
     if (this.#start > 0) {
       this.#buf.copyWithin(0, this.#start, this.#end);
       this.#end -= this.#start;

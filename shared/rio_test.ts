@@ -112,3 +112,20 @@ Deno.test("LineReader buffered counts what it read ahead", () => {
     close(fd);
   }
 });
+
+Deno.test("LineReader calls beforeRead only when it must read from the fd", () => {
+  const fd = pipeWith("GET a\nGET b\nSET c 5\nhel");
+  try {
+    const log: string[] = [];
+    const reader = new LineReader(fd, { beforeRead: () => log.push("read") });
+    reader.readLine(); // the first read takes everything the pipe holds
+    reader.readLine(); // "GET b" is buffered: no read
+    assert.deepEqual(log, ["read"]);
+    assert.equal(dec(reader.readLine()!), "SET c 5");
+    // Half a body is buffered: the rest needs a read (which meets end of file here).
+    assert.equal(dec(reader.readBytes(5)), "hel");
+    assert.deepEqual(log, ["read", "read"]);
+  } finally {
+    close(fd);
+  }
+});

@@ -101,8 +101,10 @@ function exchange(k1: Uint8Array, k2: Uint8Array): [number, number] | null {
 }
 
 /**
- * Replies not yet written. The replies to a pipelined burst of commands leave in one write, once
- * every command read so far has run: one system call and one TCP segment instead of one each.
+ * Replies not yet written. The replies to a pipelined burst of commands leave in one write, just
+ * before the reader must read from the socket again (its `beforeRead`): one system call and one
+ * TCP segment instead of one each, and never a reply held back while the client, waiting for it,
+ * has sent only part of its next command.
  */
 let pending: Uint8Array[] = [];
 let pendingBytes = 0;
@@ -186,21 +188,16 @@ function concat(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** The next command line. Before a read that may block, the queued replies go out. */
-function nextLine(fd: number, reader: LineReader): Uint8Array | null {
-  if (reader.buffered() === 0) flush(fd);
-  return reader.readLine();
-}
-
 /** Serves one client until it quits or leaves. */
 function serveClient(fd: number): void {
-  const reader = new LineReader(fd, { maxLine: MAX_LINE });
+  // Before a read that may block, the queued replies go out.
+  const reader = new LineReader(fd, { maxLine: MAX_LINE, beforeRead: () => flush(fd) });
   try {
     // Each write leaves at once. By default Nagle's algorithm holds a small write back while an
     // earlier one is unacknowledged, and the client delays its ACK by up to 40 ms.
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
     try {
-      for (let bytes; (bytes = nextLine(fd, reader)) !== null;) {
+      for (let bytes; (bytes = reader.readLine()) !== null;) {
         const text = String.fromCharCode(...bytes);
         if (text.trim() === "") continue; // blank lines are ignored
         if (!handleLine(fd, reader, text)) return;

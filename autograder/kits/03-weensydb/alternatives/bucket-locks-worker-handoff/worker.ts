@@ -208,7 +208,8 @@ class Session {
   readonly out: Replies;
 
   constructor(fd: number) {
-    this.reader = new LineReader(fd, { maxLine: MAX_LINE });
+    // The reader also writes the queue out before any read of its own (half a line buffered).
+    this.reader = new LineReader(fd, { maxLine: MAX_LINE, beforeRead: () => this.out.flush() });
     this.out = new Replies(fd);
   }
 
