@@ -450,7 +450,9 @@ function partialCommandProbe(hints: ProtocolHints): Probe {
     async run(ctx) {
       const server = await startDb(ctx);
       const client = await KvClient.dial(ctx, server.port);
-      const set = encodeSet("half", "halves");
+      // Keys that are never set, and a body that ends in CRLF: a server that frames bodies by
+      // lines, or loses pipelined bytes, fails the probes about those, not only this one.
+      const set = encodeSet("half", "half\r\n");
       const cases: {
         what: string;
         first: Uint8Array;
@@ -462,23 +464,19 @@ function partialCommandProbe(hints: ProtocolHints): Probe {
           what: "GET one, GET two, and the first 2 bytes of a third GET, in one write",
           first: concat([encodeLine("GET one"), encodeLine("GET two"), encodeLine("GE")])
             .subarray(0, -2),
-          want: [{ kind: "value", value: "1" }, { kind: "end" }],
+          want: [{ kind: "end" }, { kind: "end" }],
           rest: encodeLine("T one"),
-          then: { kind: "value", value: "1" },
+          then: { kind: "end" },
         },
         {
           what: "GET one, then a SET of 6 bytes with only 3 of them, in one write",
           first: concat([encodeLine("GET one"), set.subarray(0, set.length - 3)]),
-          want: [{ kind: "value", value: "1" }],
+          want: [{ kind: "end" }],
           rest: set.subarray(set.length - 3),
           then: { kind: "stored" },
         },
       ];
       try {
-        const stored = await client.call(encodeSet("one", "1"), 5_000);
-        if (!matches(stored, { kind: "stored" })) {
-          return ctx.fail({ what: "SET one", expected: "STORED", got: showReply(stored) });
-        }
         for (const c of cases) {
           await client.send(c.first);
           for (const [i, want] of c.want.entries()) {
@@ -488,7 +486,8 @@ function partialCommandProbe(hints: ProtocolHints): Probe {
                 what: `${c.what}; then the client waits`,
                 expected: `reply ${i + 1}, ${showExpect(want)}, within ${PARTIAL_REPLY_MS} ms`,
                 got: showReply(got),
-                note: got.kind === "timeout"
+                // No reply at all: held back. (A later one missing is lost bytes: pipelined.)
+                note: got.kind === "timeout" && i === 0
                   ? "write the queued replies before any read that may block (the reader's " +
                     "beforeRead), not only when nothing at all is buffered"
                   : undefined,
@@ -541,22 +540,15 @@ function smallRepliesProbe(hints: ProtocolHints): Probe {
       const server = await startDb(ctx);
       const client = await KvClient.dial(ctx, server.port);
       try {
-        // Ends in CRLF, as pipelined's values do: a server that frames bodies by lines still
-        // stores it, and fails binary-values for that, not this probe.
-        const value = `${"small reply ".repeat(8)}\r\n`;
-        const stored = await client.call(encodeSet("small", value), 5_000);
-        if (!matches(stored, { kind: "stored" })) {
-          return ctx.fail({ what: "SET small", expected: "STORED", got: showReply(stored) });
-        }
         const times: number[] = [];
         for (let i = 0; i < ROUND_TRIPS; i++) {
           const started = performance.now();
           const got = await client.call("GET small", 5_000);
-          if (!matches(got, { kind: "value", value })) {
+          if (!matches(got, { kind: "end" })) {
             return ctx.fail({
-              what: `GET ${i + 1} of ${ROUND_TRIPS}, one at a time: the reply differs`,
+              what: `GET ${i + 1} of ${ROUND_TRIPS}, one at a time, of a key never set`,
               sent: "GET small",
-              expected: showExpect({ kind: "value", value }),
+              expected: "END",
               got: showReply(got),
             });
           }
@@ -572,7 +564,7 @@ function smallRepliesProbe(hints: ProtocolHints): Probe {
           "or more";
         if (p75 >= SMALL_REPLY_MS) {
           return ctx.fail({
-            what: `${ROUND_TRIPS} GETs of a ${value.length}-byte value, each sent when the ` +
+            what: `${ROUND_TRIPS} GETs of a key never set (reply END), each sent when the ` +
               "reply before it had come back",
             expected: `a reply within ${SMALL_REPLY_MS} ms, for 3 GETs in 4`,
             got: figure,
