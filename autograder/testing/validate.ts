@@ -135,7 +135,14 @@ async function main(argv: string[]): Promise<number> {
     for (const [row, grade] of subjects) {
       for (let i = 0; i < row.runs; i++) {
         try {
-          tally(row, await grade(1000 + i)); // a seed per run: each run's payloads differ
+          const result = await grade(1000 + i); // a seed per run: each run's payloads differ
+          tally(row, result);
+          // An unexpected failure is shown at once, with its message: the evidence for a flake.
+          for (const p of result.probes) {
+            if (p.passed || row.named.includes(p.name)) continue;
+            const why = p.message.split("\n").slice(0, 4).join(" / ");
+            console.log(`  ${row.name}, seed ${result.seed}: ${p.name}: ${why}`);
+          }
         } catch (err) {
           row.errors.push((err as Error).message.split("\n")[0]);
         }
