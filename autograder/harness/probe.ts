@@ -40,9 +40,10 @@ export interface Probe {
   hint: string;
   /**
    * An earlier probe whose server this one needs to be alive. When that probe failed and its
-   * server was silent (it never accepted connections, or it accepted and sent nothing, not even
-   * an end of file, until the probe gave up), this one is not run: it would only wait out its
-   * own deadline the same way. It fails with a pointer to that probe instead.
+   * server was silent (still not listening at the readiness deadline, or it accepted and sent
+   * nothing, not even an end of file, on any connection the trace keeps, until the probe gave
+   * up), this one is not run: it would only wait out its own deadline the same way. It fails
+   * with a pointer to that probe instead. A gate should be a probe of a few connections.
    */
   needs?: string;
   /**
