@@ -506,7 +506,7 @@ export async function runProbe(probe: Probe, env: ProbeEnv): Promise<ProbeResult
   return result;
 }
 
-/** Kills whatever escaped the processes groups of `probes` (a setsid daemon), saying so. */
+/** Kills whatever escaped the process groups of `probes` (a setsid daemon), saying so. */
 async function sweep(env: ProbeEnv, probes: Probe[]): Promise<void> {
   const escaped = await env.jail?.box.sweep() ?? 0;
   const names = probes.map((p) => p.name).join(", ");
@@ -515,8 +515,9 @@ async function sweep(env: ProbeEnv, probes: Probe[]): Promise<void> {
 
 /**
  * Runs one probe; `silent` says why, when the probe failed without a sign of life from the
- * server: none became ready, or none of its connections received a byte, an end of file or a
- * reset. A server that answers wrongly, closes, or crashes mid-probe is not silent.
+ * server: none became ready and none exited (it never listened), or none of its connections
+ * received a byte, an end of file or a reset. A server that answers wrongly, closes, crashes or
+ * exits is not silent.
  */
 async function probeRun(
   probe: Probe,
