@@ -850,11 +850,11 @@ const TIMED = new Set(["small-replies", "fairness", "c10k"]);
  * two servers, checked at the same time.
  */
 export function onEachEngine(perEngine: (engine: EngineName) => Probe[]): Probe[] {
-  const [poll, epoll] = ENGINES.map((e) => perEngine(e).map((p) => onEngine(e, p)));
-  const bases = perEngine("poll");
-  return bases.flatMap((base, j) =>
-    TIMED.has(base.name) ? [poll[j], epoll[j]] : [poll[j], { ...epoll[j], alongside: poll[j].name }]
-  );
+  const [poll, epoll] = ENGINES.map((e) => perEngine(e));
+  return poll.flatMap((probe, j) => {
+    const [first, second] = [onEngine("poll", probe), onEngine("epoll", epoll[j])];
+    return TIMED.has(probe.name) ? [first, second] : [first, { ...second, alongside: first.name }];
+  });
 }
 
 /** Every probe, once per engine. */
