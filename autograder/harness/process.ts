@@ -182,13 +182,18 @@ async function drain(
 }
 
 /** Waits until no live process is in group `pgid`, for at most `ms`. */
-async function groupGone(pgid: number, ms: number): Promise<boolean> {
+function groupGone(pgid: number, ms: number): Promise<boolean> {
+  return allGone(() => processGroup(pgid), ms);
+}
+
+/** Waits until none of `pids()` is alive, at most `ms`; true when none is. */
+async function allGone(pids: () => number[], ms: number): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    if (!processGroup(pgid).some(isAlive)) return true;
+    if (!pids().some(isAlive)) return true;
     await delay(20);
   }
-  return !processGroup(pgid).some(isAlive);
+  return !pids().some(isAlive);
 }
 
 /**
@@ -275,6 +280,8 @@ async function stopChild(h: ChildHandle, st: StopState): Promise<StopReport> {
       // went away on its own
     }
   }
+  // Dead before we return: a sweep of the user's processes right after must not count them.
+  await allGone(() => leftovers, 1000);
   if ((await within(st.drained, 1000, "late")) === "late") {
     await Promise.all(st.readers.map((r) => r.cancel().catch(() => {})));
     await st.drained;
