@@ -11,6 +11,7 @@
  * - **Views from /proc** of the submission's processes: {@link viewOf} (processes, threads,
  *   fds, sockets, RSS, CPU of a server and all it started, at once), {@link processTree},
  *   {@link threadCount}, {@link openFdCount}, {@link rssBytes}, {@link cpuTimeMs},
+ *   {@link threadCpuMs},
  *   {@link tcpSockets}, ...
  * - **Timing**: {@link delay}, {@link within}, {@link isAlive}; grader-side helper processes
  *   (a fake backend, a peer) with {@link startChild}.
@@ -113,6 +114,7 @@ export {
   type TcpSocket,
   tcpSockets,
   threadCount,
+  threadCpuMs,
   threadNames,
   viewOf,
   zombieChildren,

@@ -140,6 +140,24 @@ export function cpuTimeMs(pid: number): number {
   return s === null ? 0 : ((s.utime + s.stime) * 1000) / CLOCK_TICKS;
 }
 
+/**
+ * Returns the user+system CPU time of each thread of `pid`, in milliseconds, by thread id (empty
+ * if it is gone). From `/proc/<pid>/task/<tid>/stat`: `/proc/<tid>/stat` counts the whole process.
+ */
+export function threadCpuMs(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  try {
+    for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const text = readOrNull(`/proc/${pid}/task/${t.name}/stat`); // null: the thread ended
+      const s = text === null ? null : parseStat(text);
+      if (s !== null) out.set(Number(t.name), ((s.utime + s.stime) * 1000) / CLOCK_TICKS);
+    }
+  } catch {
+    // the process ended
+  }
+  return out;
+}
+
 /** Returns the one-letter state of `pid` (R, S, D, Z, T, …), or null if it is gone. */
 export function processState(pid: number): string | null {
   return readStat(pid)?.state ?? null;

@@ -15,6 +15,7 @@ import {
   rssBytes,
   socketOwners,
   threadCount,
+  threadCpuMs,
   threadNames,
   viewOf,
   zombieChildren,
@@ -32,6 +33,22 @@ Deno.test("proc reads the test process itself", () => {
   assert.ok(rssBytes(Deno.pid) > 1024 * 1024);
   assert.ok(cpuTimeMs(Deno.pid) >= 0);
   assert.ok(processGroup(readStat(Deno.pid)!.pgrp).includes(Deno.pid));
+});
+
+Deno.test("threadCpuMs tells a busy Worker's thread from the idle main thread", async () => {
+  const spin = "const end = Date.now() + 400; while (Date.now() < end); postMessage('done');";
+  const worker = new Worker(`data:text/javascript,${encodeURIComponent(spin)}`, { type: "module" });
+  try {
+    await new Promise((done) => worker.onmessage = done);
+    const threads = threadCpuMs(Deno.pid);
+    const others = [...threads].filter(([tid]) => tid !== Deno.pid).map(([, ms]) => ms);
+    assert.ok(Math.max(...others) >= 300, `a thread spun 400 ms: ${[...threads]}`);
+    // /proc/<tid>/stat would give every thread the whole process's time.
+    assert.ok(threads.get(Deno.pid)! < cpuTimeMs(Deno.pid) - 300);
+  } finally {
+    worker.terminate();
+  }
+  assert.deepEqual(threadCpuMs(2 ** 22 + 12345), new Map());
 });
 
 Deno.test("proc answers quietly for a pid that does not exist", () => {

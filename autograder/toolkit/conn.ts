@@ -345,24 +345,47 @@ export class Conn implements Disposable {
     return "ok";
   }
 
-  /**
-   * This process's descriptor of the socket: among the sockets in /proc/self/fd, the one whose
-   * local and peer ports are this connection's (getsockname, getpeername). Quick whatever the
-   * machine's other sockets: /proc/net/tcp can list tens of thousands in TIME-WAIT.
-   */
+  /** This process's descriptor of the socket (see {@link socketFd}). */
   #fd(): number | null {
-    for (const e of Deno.readDirSync("/proc/self/fd")) {
-      try {
-        if (!Deno.readLinkSync(`/proc/self/fd/${e.name}`).startsWith("socket:")) continue;
-        const fd = Number(e.name);
-        if (getsockname(fd).port !== this.localPort) continue;
-        if (getpeername(fd).port === this.remotePort) return fd;
-      } catch {
-        // closed while we looked, or not connected
-      }
-    }
-    return null;
+    return socketFd(this.localPort, this.remotePort);
   }
+}
+
+/** The process's connected sockets by "local port:peer port", as the last scan found them. */
+const socketFds = new Map<string, number>();
+
+/** "local port:peer port" of a connected socket; throws when `fd` is not one. */
+function portsOf(fd: number): string {
+  return `${getsockname(fd).port}:${getpeername(fd).port}`;
+}
+
+/**
+ * This process's descriptor of the connection from `localPort` to `remotePort`: among the sockets
+ * in /proc/self/fd, the one whose ports match (getsockname, getpeername). Quick whatever the
+ * machine's other sockets (/proc/net/tcp can list tens of thousands in TIME-WAIT), and quick when
+ * a probe resets many of its thousand connections: one scan records every socket, and a later
+ * look-up only checks that the descriptor it recorded still has those ports.
+ */
+function socketFd(localPort: number, remotePort: number): number | null {
+  const key = `${localPort}:${remotePort}`;
+  const known = socketFds.get(key);
+  if (known !== undefined) {
+    try {
+      if (portsOf(known) === key) return known;
+    } catch {
+      // closed since the scan
+    }
+  }
+  socketFds.clear();
+  for (const e of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      if (!Deno.readLinkSync(`/proc/self/fd/${e.name}`).startsWith("socket:")) continue;
+      socketFds.set(portsOf(Number(e.name)), Number(e.name));
+    } catch {
+      // closed while we looked, or not connected
+    }
+  }
+  return socketFds.get(key) ?? null;
 }
 
 /** connect(fd, {AF_UNSPEC}): Linux aborts a TCP connection so (tcp_disconnect), with a RST. */

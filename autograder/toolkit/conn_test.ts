@@ -45,6 +45,27 @@ Deno.test("Conn: reset sends RST with no end of file first; the trace shows it",
   assert.deepEqual(kinds, ["connect", "error", "close"]);
 });
 
+Deno.test("Conn: resets reach the right socket while others close and their fds are reused", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const open = async () => {
+    const conn = await dial(listener.addr.port);
+    return { conn, peer: await listener.accept() };
+  };
+  const reset = async (pair: { conn: { reset(): void }; peer: Deno.Conn }) => {
+    pair.conn.reset();
+    await new Promise((r) => setTimeout(r, 20));
+    await assert.rejects(() => pair.peer.read(new Uint8Array(16)), Deno.errors.ConnectionReset);
+    pair.peer.close();
+  };
+  const pairs = [await open(), await open(), await open()];
+  await reset(pairs[0]); // the scan: every socket recorded
+  pairs[1].conn.close(); // its fd is free, and goes to the next socket opened
+  pairs[1].peer.close();
+  const later = await open();
+  await reset(later); // recorded nowhere: a new scan
+  await reset(pairs[2]); // recorded by that scan
+});
+
 Deno.test("Conn: a small receive buffer, IPv6, and an error on connect are recorded", async () => {
   using listener = Deno.listen({ hostname: "::1", port: 0 });
   const trace = new TraceRecorder();

@@ -399,6 +399,9 @@ async function trickle(client: KvClient, text: string, pauseMs: number): Promise
   }
 }
 
+/** The pause between the bytes `split-bytes` sends: long enough for the server to read each alone. */
+const TRICKLE_MS = 5;
+
 const splitBytes: Probe = {
   name: "split-bytes",
   title: "Commands sent one byte at a time, with pauses, are assembled and answered",
@@ -419,14 +422,14 @@ const splitBytes: Probe = {
       ];
       for (const [text, kind] of checks) {
         sent.push(text);
-        await trickle(client, text, 15);
+        await trickle(client, text, TRICKLE_MS);
         const got = await client.reply(5_000);
         if (
           got.kind !== kind || (kind === "value" && got.kind === "value" &&
             new TextDecoder().decode(got.value) !== "ab\r\ncde")
         ) {
           return ctx.fail({
-            what: "a command sent one byte per write, 15 ms apart",
+            what: `a command sent one byte per write, ${TRICKLE_MS} ms apart`,
             sent: sent.join(""),
             expected: kind === "value"
               ? 'VALUE split (7 bytes: "ab\\r\\ncde")'
@@ -445,6 +448,8 @@ const splitBytes: Probe = {
 
 /** GETs of the 1 MiB value the slow reader pipelines: 200 MiB of replies it does not read. */
 const SLOW_GETS = 200;
+/** How long the slow reader reads nothing: before the other client's commands, and after. */
+const STALL_BEFORE_MS = 500, STALL_AFTER_MS = 1_000;
 
 /** Runs `n` SET/GET pairs on `client`, each reply within `ms`; the failure, or null. */
 async function stillServed(ctx: ProbeContext, client: KvClient, n: number, ms: number) {
@@ -487,7 +492,7 @@ const slowReader: Probe = {
       if (peak - before > RSS_GROWTH_BYTES) {
         return ctx.fail({
           what: `one client pipelined ${SLOW_GETS} GETs of a 1 MiB value and read none of the ` +
-            "replies for 2.5 s",
+            `replies for ${(STALL_BEFORE_MS + STALL_AFTER_MS) / 1000} s`,
           expected: `the server's RSS (/proc/${server.pid}/status) to grow by under ` +
             mib(RSS_GROWTH_BYTES),
           got: `from ${mib(before)} to ${mib(peak)}`,
@@ -508,8 +513,8 @@ const slowReader: Probe = {
 };
 
 /**
- * `slow` pipelines the GETs and reads nothing; after 1 s (the kernel's buffers are full by then)
- * `other` must still be served. The server's peak RSS meanwhile, or the failure.
+ * `slow` pipelines the GETs and reads nothing; after STALL_BEFORE_MS (the kernel's buffers fill in
+ * milliseconds) `other` must still be served. The server's peak RSS meanwhile, or the failure.
  */
 async function stalledReader(
   ctx: ProbeContext,
@@ -520,7 +525,7 @@ async function stalledReader(
   let peak = o.before;
   const sampling = setInterval(() => peak = Math.max(peak, rssBytes(o.server.pid)), 50);
   try {
-    await delay(1_000);
+    await delay(STALL_BEFORE_MS);
     const failed = await stillServed(ctx, o.other, 20, 3_000);
     if (failed) {
       return withNote(
@@ -529,7 +534,9 @@ async function stalledReader(
           "is the loop stuck writing to it?",
       );
     }
-    await delay(1_500); // time for an unbounded buffer to fill
+    // Time for an unbounded buffer to fill: a server that queues every reply holds 200 MiB more
+    // within 0.2 s (measured on the unbounded-output variant).
+    await delay(STALL_AFTER_MS);
   } finally {
     clearInterval(sampling);
   }
@@ -771,7 +778,7 @@ const fairness: Probe = {
       }
       const waits: number[] = [];
       for (let i = 0; i < 5; i++) {
-        await delay(200);
+        await delay(100);
         const start = performance.now();
         const got = await lone.call(`GET lone${i}`, FAIR_REPLY_MS);
         waits.push(performance.now() - start);

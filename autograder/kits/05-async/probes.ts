@@ -13,7 +13,6 @@ import { isDeepStrictEqual } from "node:util";
 import {
   concat,
   type Conn,
-  cpuTimeMs,
   delay,
   gatedBy,
   type KeepAlive,
@@ -27,6 +26,7 @@ import {
   TCP_ESTABLISHED,
   tcpSockets,
   threadCount,
+  threadCpuMs,
   type Verdict,
   within,
 } from "../../kit.ts";
@@ -731,8 +731,11 @@ function fdsOf(server: ServerHandle): number {
 const FAILING = 6, FAILING_ROUNDS = 3;
 /** File descriptors the server may hold after the failures beyond those it held before. */
 const FD_SLACK = 3;
-/** The pool-recovers probe's --timeout-ms: long enough for 20 queued requests at 100 ms each. */
-const RECOVER_TIMEOUT_MS = 2_000;
+/** How long pool-recovers' backend takes to answer each request while it works. */
+const RECOVER_DELAY_MS = 50;
+/** The pool-recovers probe's --timeout-ms: over three times what 20 requests queued behind
+ * {@link POOL} connections wait (7 rounds of {@link RECOVER_DELAY_MS}). */
+const RECOVER_TIMEOUT_MS = 1_200;
 
 /** Sends `rounds` bursts of {@link FAILING} GETs; each must get one of `statuses`. What went wrong. */
 async function failingBursts(
@@ -768,7 +771,7 @@ const poolRecovers: Probe = {
   hint: "README.md §6 A pool of backend connections",
   async run(ctx) {
     const port = freePort();
-    let fake = startFakeBackend({ kind: "answer", delayMs: 100 }, port);
+    let fake = startFakeBackend({ kind: "answer", delayMs: RECOVER_DELAY_MS }, port);
     try {
       const server = await startApp(ctx, port, [
         "--pool",
@@ -795,7 +798,7 @@ const poolRecovers: Probe = {
       // Requests pipelined behind one that timed out fail with 502 when it closes (§7).
       fake.mode = { kind: "silent" };
       wrong.push(...await failingBursts(ctx, server.port, fake, "stalled", [504, 502], 1));
-      fake.mode = { kind: "answer", delayMs: 100 };
+      fake.mode = { kind: "answer", delayMs: RECOVER_DELAY_MS };
       const after = await burst(ctx, server.port, fake, keysOf("r", 20));
       const afterWrong = firstWrong(after);
       if (afterWrong !== null) wrong.push(`once the backend answered again: ${afterWrong}`);
@@ -844,7 +847,9 @@ const poolRecovers: Probe = {
 /** Bound on the p99 latency of small requests while /hash runs. */
 const P99_BOUND_MS = 300;
 /** How long one /hash should take on this machine, found by calibration. */
-const HASH_TARGET_MS = 1_000;
+const HASH_TARGET_MS = 500;
+/** How long the small GETs are timed while /hash runs, and the pause after each. */
+const LOOP_WINDOW_MS = 2_000, GET_EVERY_MS = 10;
 
 /** Rounds that take about HASH_TARGET_MS on this server now; the failure if /hash is wrong. */
 async function calibrate(ctx: ProbeContext, port: number): Promise<number | Verdict> {
@@ -861,20 +866,6 @@ async function calibrate(ctx: ProbeContext, port: number): Promise<number | Verd
     });
   }
   return Math.min(1_000_000, Math.max(rounds, Math.round((rounds * HASH_TARGET_MS) / got.ms)));
-}
-
-/** CPU time of each thread of `pid`, in ms, from /proc/<pid>/task/<tid>/stat. */
-function threadCpuMs(pid: number): Map<number, number> {
-  const out = new Map<number, number>();
-  try {
-    for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
-      const tid = Number(t.name);
-      out.set(tid, cpuTimeMs(tid)); // a thread's stat is at /proc/<tid> too
-    }
-  } catch {
-    // the process ended
-  }
-  return out;
 }
 
 /** The server's Deno process: the one of its tree with the most threads (not a sandbox's shell). */
@@ -922,18 +913,19 @@ const eventLoop: Probe = {
     const pid = denoProcess(server);
     const cpuBefore = threadCpuMs(pid);
     const latencies: number[] = [];
-    for (const end = Date.now() + 3_000; Date.now() < end;) {
+    for (const end = Date.now() + LOOP_WINDOW_MS; Date.now() < end;) {
       const got = await request(ctx, server.port, "GET", kv(key), { ms: 10_000 });
       latencies.push(got.status === 200 ? got.ms : Infinity);
-      await delay(20);
+      await delay(GET_EVERY_MS);
     }
     const cpu = cpuSplit(pid, cpuBefore, threadCpuMs(pid));
     hashing = false;
     await Promise.all(load);
     if (cpu.others < cpu.main) {
       return ctx.fail({
-        what:
-          `two clients kept GET /hash?rounds=${rounds} running for 3 s; the CPU time of the server's threads read from /proc/${pid}/task`,
+        what: `two clients kept GET /hash?rounds=${rounds} running for ${
+          LOOP_WINDOW_MS / 1000
+        } s; the CPU time of the server's threads read from /proc/${pid}/task`,
         expected: "most of it on threads other than the main one (the hashing Workers)",
         got: `main thread ${cpu.main} ms, all other threads ${cpu.others} ms`,
         note: "hashing on the main thread stops its event loop: run it in a Worker",
@@ -952,7 +944,7 @@ const eventLoop: Probe = {
         what:
           `two clients kept GET /hash?rounds=${rounds} running (about ${HASH_TARGET_MS} ms each) while another sent GET ${
             kv(key)
-          } every 20 ms for 3 s`,
+          } every ${GET_EVERY_MS} ms for ${LOOP_WINDOW_MS / 1000} s`,
         expected: `p99 latency of the GETs under ${P99_BOUND_MS} ms`,
         got: shown,
         note: "hashing on the main thread stops its event loop: run it in a Worker",
@@ -1312,16 +1304,21 @@ const gracefulShutdown: Probe = {
   },
 };
 
-/** The 05-async probes, in the order they run. */
+/**
+ * The 05-async probes, in the order they run. Two pairs run at the same time, each on its own
+ * server and backend: probes that mostly wait on a backend's delays, and whose bounds are a second
+ * or more beyond what a correct server takes. The probes that load the CPU (`event-loop`,
+ * `many-clients`) run alone.
+ */
 export const probes: Probe[] = gatedBy(endpoints, [
   curlClient,
   overlap,
-  timeout,
+  { ...timeout, alongside: overlap.name },
   backendDown,
   poolBound,
   poolRecovers,
   eventLoop,
   manyClients,
   noCrash,
-  gracefulShutdown,
+  { ...gracefulShutdown, alongside: noCrash.name },
 ]);
