@@ -179,6 +179,8 @@ export interface HarnessContext {
   context: ProbeContext;
   /** Captured output of every server started, for the report. */
   serverOutput(): string;
+  /** How the first server that exited by itself (before the clean-up) ended, or null. */
+  serverEnded(): string | null;
   /** Stops everything the probe started; returns notes about stragglers that had to be killed. */
   cleanup(): Promise<string[]>;
 }
@@ -225,6 +227,10 @@ export function createContext(options: ContextOptions): HarnessContext {
   return {
     context,
     serverOutput: () => servers.map((c) => outputWithStatus(c, ended)).join("\n---\n"),
+    serverEnded: () => {
+      const first = servers.find((c) => ended.has(c));
+      return first === undefined ? null : first.exitStatus();
+    },
     cleanup: async () => {
       cleaning = true;
       await Promise.all(children.map((c) => stop(c)));

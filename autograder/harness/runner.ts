@@ -557,6 +557,14 @@ async function probeRun(
       : fail(`did not finish within ${probe.deadlineMs / 1000} s (deadline)`);
   } else if (outcome === STOPPED) verdict = fail("grading was stopped before the probe finished");
   else verdict = outcome;
+  // A probe that threw after its server died (a reset, a refused connection) says so first.
+  const ended = h.serverEnded();
+  if (threw.has(verdict) && ended !== null) {
+    verdict = fail(
+      `the server exited by itself during this probe (${ended}), so the probe ` +
+        `could not go on: ${verdict.message}`,
+    );
+  }
   const ms = performance.now() - started;
   // Taken before the clean-up, whose kills end pending reads with an end of file or a reset.
   const { ready, exited, heard } = recorder.signs;
@@ -578,9 +586,15 @@ function fail(message: string): Verdict {
   return { passed: false, message };
 }
 
+/** Verdicts made from an exception the probe threw, not from its own checks. */
+const threw = new WeakSet<Verdict>();
+
 function thrown(e: unknown): Verdict {
-  if (!(e instanceof Error)) return fail(`probe threw: ${String(e)}`);
-  return fail(e.name === "Error" ? e.message : `${e.name}: ${e.message}`);
+  const verdict = !(e instanceof Error)
+    ? fail(`probe threw: ${String(e)}`)
+    : fail(e.name === "Error" ? e.message : `${e.name}: ${e.message}`);
+  threw.add(verdict);
+  return verdict;
 }
 
 function checkVerdict(v: unknown): Verdict {

@@ -64,6 +64,19 @@ Deno.test("runKit reports a server that exits before listening", async () => {
   assert.match(r.probes[0].message, /bad configuration/);
 });
 
+Deno.test("runKit says so when a probe threw after its server exited by itself", async () => {
+  const r = await run("crashes", { only: ["dials-twice", "throws"] });
+  const [dials, throws] = ["dials-twice", "throws"].map((n) => r.probes.find((p) => p.name === n)!);
+  assert.match(
+    dials.message,
+    /^the server exited by itself during this probe \(exit code 1\), so the probe could not go on: ConnectionRefused/,
+  );
+  assert.match(dials.serverOutput ?? "", /uncaught ConnectionReset/);
+  assert.equal(throws.message, "TypeError: boom", "no server, nothing added");
+  const ok = await run("ok", { only: ["dials-twice"] });
+  assert.equal(ok.probes[0].passed, true, ok.probes[0].message);
+});
+
 Deno.test("runKit finishes with a server that floods stdout", async () => {
   const r = await run("floods", { only: ["connects"] });
   assert.equal(r.probes[0].passed, true, r.probes[0].message);

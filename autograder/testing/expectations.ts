@@ -11,6 +11,11 @@
  *   it was written for first. The kit test runs that first probe and checks that it fails;
  *   `deno task validate` runs every probe and checks that the variant fails every probe it names
  *   and no other (a failure a probe misnames sends a student the wrong way).
+ * - `alsoFails`: for a variant whose bug shows in more places than the probes written for it (a
+ *   server that answers nothing, loses bytes or crashes), the other probes it fails, in some runs
+ *   or all, each failure saying what went wrong. validate takes them as expected; they name no
+ *   bug of their own, so they count neither for "every probe names a variant" nor for a
+ *   requirement.
  * - `steps`: files of the handout's own steps, each graded in the reference's place, with one
  *   probe it passes and one it fails, as the handout says.
  * - `requirements`: the handout's MUSTs and MUST NOTs, each with the section that states it, the
@@ -37,6 +42,8 @@ export const ExpectationsSchema = z.object({
   alternatives: z.record(Name, z.string().min(10)),
   /** Each buggy variant's name, and the probes it must fail. */
   variants: z.record(Name, z.array(Name).min(1)),
+  /** Per variant, the probes its bug also fails, in some runs or all (not its own probes). */
+  alsoFails: z.record(Name, z.array(Name).min(1)).default({}),
   /** The handout's requirements: what it says, where, the probes and the variants. */
   requirements: z.array(z.object({
     /** A short id, unique in the kit: "echo-every-byte". */

@@ -130,6 +130,15 @@ for (const kitName of knownAssignments(KITS_DIR)) {
     const named = new Set(Object.values(expected.variants).flat());
     const unnamed = (probes as { name: string }[]).map((p) => p.name).filter((n) => !named.has(n));
     assert.deepEqual(unnamed, [], "every probe needs a buggy variant that it catches");
+    const hidden = await import(join(kitDir, "hidden_probes.ts")).catch(() => ({ probes: [] }));
+    const all = [...probes, ...hidden.probes].map((p: { name: string }) => p.name);
+    for (const [v, also] of Object.entries(expected.alsoFails)) {
+      assert.ok(v in expected.variants, `alsoFails: no variant ${v}`);
+      for (const p of also) {
+        assert.ok(all.includes(p), `alsoFails of ${v}: no probe ${p}`);
+        assert.ok(!expected.variants[v].includes(p), `alsoFails of ${v}: ${p} is one of its own`);
+      }
+    }
     await testVariants(t, kit, expected.variants);
   });
 

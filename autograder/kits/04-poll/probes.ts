@@ -446,6 +446,22 @@ const splitBytes: Probe = {
   },
 };
 
+/**
+ * Stores the 1 MiB value `big` a probe needs before its own test; the failure, or null. A server
+ * that cannot store it fails large-value too, and the failure says to fix that first.
+ */
+async function storeBig(ctx: ProbeContext, client: KvClient, value: Uint8Array) {
+  const stored = await client.call(encodeSet("big", value), 10_000);
+  if (stored.kind === "stored") return null;
+  return ctx.fail({
+    what: "SET big (1 MiB), before the rest of this probe",
+    expected: "STORED",
+    got: showReply(stored),
+    note: "this probe needs a 1 MiB value stored first, the largest allowed; large-value checks " +
+      "just that (§4, the input buffer): fix it first",
+  });
+}
+
 /** GETs of the 1 MiB value the slow reader pipelines: 200 MiB of replies it does not read. */
 const SLOW_GETS = 200;
 /** How long the slow reader reads nothing: before the other client's commands, and after. */
@@ -480,10 +496,8 @@ const slowReader: Probe = {
     try {
       // 7-bit bytes: this probe is about backpressure (`binary-values` checks every byte value).
       const value = Uint8Array.from({ length: 1024 * 1024 }, () => Math.floor(ctx.random() * 128));
-      const stored = await slow.call(encodeSet("big", value), 10_000);
-      if (stored.kind !== "stored") {
-        return ctx.fail({ what: "SET big (1 MiB)", expected: "STORED", got: showReply(stored) });
-      }
+      const unstored = await storeBig(ctx, slow, value);
+      if (unstored) return unstored;
       await delay(200);
       const before = rssBytes(server.pid);
       const peak = await stalledReader(ctx, { server, slow, other, before });
@@ -661,10 +675,8 @@ const disconnects: Probe = {
     const server = await startDb(ctx);
     const client = await KvClient.dial(ctx, server.port);
     try {
-      const stored = await client.call(encodeSet("big", new Uint8Array(1024 * 1024)), 10_000);
-      if (stored.kind !== "stored") {
-        return ctx.fail({ what: "SET big (1 MiB)", expected: "STORED", got: showReply(stored) });
-      }
+      const unstored = await storeBig(ctx, client, new Uint8Array(1024 * 1024));
+      if (unstored) return unstored;
       const before = openFdCount(server.pid);
       const leavers = await openMany(ctx, server.port, LEAVE_EOF);
       const done = await Promise.all(leavers.map((c, i) => getThenEof(c, `eof${i}`, 5_000)));

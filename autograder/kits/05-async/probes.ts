@@ -1305,7 +1305,7 @@ const gracefulShutdown: Probe = {
 };
 
 /**
- * The 05-async probes, in the order they run. Two pairs run at the same time, each on its own
+ * The 05-async probes, in the order they run. Three pairs run at the same time, each on its own
  * server and backend: probes that mostly wait on a backend's delays, and whose bounds are a second
  * or more beyond what a correct server takes. The probes that load the CPU (`event-loop`,
  * `many-clients`) run alone.
@@ -1316,7 +1316,7 @@ export const probes: Probe[] = gatedBy(endpoints, [
   { ...timeout, alongside: overlap.name },
   backendDown,
   poolBound,
-  poolRecovers,
+  { ...poolRecovers, alongside: poolBound.name },
   eventLoop,
   manyClients,
   noCrash,

@@ -48,10 +48,22 @@ export function hugeOverLimitProbe(hint: string): Probe {
         let peak = before;
         const sampling = setInterval(() => peak = Math.max(peak, rssBytes(server.pid)), 50);
         try {
-          await client.send(`SET huge ${HUGE_BODY}\r\n`);
           const chunk = ctx.bytes(MAX_VALUE);
-          for (let sent = 0; sent < HUGE_BODY; sent += chunk.length) await client.send(chunk);
-          await client.send("GET x\r\n");
+          let sent = 0;
+          try {
+            await client.send(`SET huge ${HUGE_BODY}\r\n`);
+            for (; sent < HUGE_BODY; sent += chunk.length) await client.send(chunk);
+            await client.send("GET x\r\n");
+          } catch (err) {
+            return ctx.fail({
+              what: `SET huge ${HUGE_BODY} (over the 1 MiB limit) and its ${mib(HUGE_BODY)} ` +
+                "of body, 1 MiB per write",
+              expected: "the server to take the whole body and throw it away, then reply ERROR",
+              got: `after ${mib(sent)} of the body, sending failed: ${(err as Error).message}`,
+              note: "an over-limit SET gets ERROR and the connection stays usable: read the " +
+                "body to its end, a piece at a time, without keeping it",
+            });
+          }
           const [refused, after] = [await client.reply(20_000), await client.reply(10_000)];
           peak = Math.max(peak, rssBytes(server.pid));
           const problems = [
