@@ -620,6 +620,15 @@ const concurrent: Probe = {
   },
 };
 
+/** SIGKILL to `pid`; one that has exited already (ESRCH) is no error. */
+function killIfAlive(pid: number): void {
+  try {
+    Deno.kill(pid, "SIGKILL");
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+}
+
 const isolation: Probe = {
   name: "isolation",
   title: "SIGKILL to one child leaves the listener and the other connections working",
@@ -635,7 +644,7 @@ const isolation: Probe = {
     if (victims.length === 0) {
       return ctx.fail({ what: "no child process holds the first connection" });
     }
-    for (const pid of victims) Deno.kill(pid, "SIGKILL");
+    victims.forEach(killIfAlive);
     // The parent hears of it when it reaps the victim: wait for that (bounded), then give a
     // parent that mishandles the news a moment to go down before looking.
     const end = Date.now() + 5_000;
@@ -821,7 +830,7 @@ async function failureBurst(ctx: ProbeContext, server: ServerHandle, n: number) 
   for (const h of held) {
     victims.push(...(await owners(server, h)).filter((p) => p !== server.pid));
   }
-  for (const pid of victims) Deno.kill(pid, "SIGKILL");
+  victims.forEach(killIfAlive);
   const end = Date.now() + 5_000;
   while (Date.now() < end && victims.some((p) => readStat(p) !== null)) await delay(25);
   for (let i = 0; i < n; i++) {

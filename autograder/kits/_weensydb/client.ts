@@ -99,9 +99,19 @@ export class KvClient {
     await this.conn.send(bytes);
   }
 
-  /** Sends one command and reads its reply. */
+  /**
+   * Sends one command and reads its reply. A server that closes or resets the connection while
+   * the command is being sent (before the body of a big SET is all out, say) gets its reply read
+   * all the same: whatever it sent first, then "closed", not the reset as an exception.
+   */
   async call(command: Uint8Array | string, ms: number): Promise<Reply> {
-    await this.send(typeof command === "string" ? encodeLine(command) : command);
+    try {
+      await this.send(typeof command === "string" ? encodeLine(command) : command);
+    } catch (err) {
+      const gone = err instanceof Deno.errors.ConnectionReset ||
+        err instanceof Deno.errors.BrokenPipe || err instanceof Deno.errors.NotConnected;
+      if (!gone) throw err;
+    }
     return await this.reply(ms);
   }
 

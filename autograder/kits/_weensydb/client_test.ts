@@ -81,3 +81,20 @@ Deno.test("client: a reply shown in a report is ASCII; bytes over 0x7f in hex", 
   const report = failVerdict({ what: "GET k", got: shown[1] }).message;
   assert.ok(!report.includes("\\x"), report); // no character became UTF-8 bytes
 });
+
+Deno.test("client: a server that resets while a big SET is sent gives a reply, not an exception", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    const conn = await listener.accept();
+    await conn.read(new Uint8Array(64));
+    conn.close(); // unread bytes left: the kernel resets the connection
+  })();
+  const client = new KvClient(await dial(listener.addr.port));
+  try {
+    const got = await client.call(encodeSet("big", new Uint8Array(16 * 1024 * 1024)), 2_000);
+    assert.equal(got.kind, "closed", showReply(got));
+  } finally {
+    client.close();
+    await serving;
+  }
+});
