@@ -91,7 +91,8 @@ async function checkGraded(
   // A forger's daemon would rewrite results.json after the grader is gone: give it time to.
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   const text = await Deno.readTextFile(results).catch(() => "(no results.json)");
-  assert.doesNotMatch(text, /forged|999/, `${attack}: results forged: ${text}`);
+  // The forger writes {"score": 999, "forged": true}; a run's seed may hold 999 among its digits.
+  assert.doesNotMatch(text, /forged|(?<!\d)999(?!\d)/, `${attack}: results forged: ${text}`);
   const gradescope = JSON.parse(text);
   assert.equal(gradescope.score, 1, `${attack}: scored on what it did:\n${text}\n${output}`);
   assert.doesNotMatch(text, /ESCAPED/, `${attack}: ${text}`);
