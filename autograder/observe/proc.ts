@@ -137,7 +137,12 @@ export function zombieChildren(pid: number): number[] {
 /** Returns the user+system CPU time `pid` has used, in milliseconds, or 0 if it is gone. */
 export function cpuTimeMs(pid: number): number {
   const s = readStat(pid);
-  return s === null ? 0 : ((s.utime + s.stime) * 1000) / CLOCK_TICKS;
+  return s === null ? 0 : cpuMsOf(s);
+}
+
+/** A stat's user+system CPU time, in milliseconds. */
+function cpuMsOf(s: ProcStat): number {
+  return ((s.utime + s.stime) * 1000) / CLOCK_TICKS;
 }
 
 /**
@@ -150,7 +155,7 @@ export function threadCpuMs(pid: number): Map<number, number> {
     for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
       const text = readOrNull(`/proc/${pid}/task/${t.name}/stat`); // null: the thread ended
       const s = text === null ? null : parseStat(text);
-      if (s !== null) out.set(Number(t.name), ((s.utime + s.stime) * 1000) / CLOCK_TICKS);
+      if (s !== null) out.set(Number(t.name), cpuMsOf(s));
     }
   } catch {
     // the process ended
